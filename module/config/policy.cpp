@@ -1,0 +1,136 @@
+// policy.cpp - scope resolution over the compiled configuration.
+#include "config/policy.h"
+
+#include <bit>
+
+namespace mtatls::config {
+namespace {
+
+// Built-in defaults as Settings, so every effective value is a Setting and
+// callers never special-case "unset".
+std::array<Setting, directive_count> make_defaults() {
+    std::array<Setting, directive_count> defaults{};
+    for (const auto& entry : all_directives()) {
+        Setting& s = defaults[static_cast<std::size_t>(entry.id)];
+        s.id = entry.id;
+        s.value = entry.default_value;
+        for (std::size_t i = 0; i < entry.choices.size(); ++i)
+            if (s.value == entry.choices[i]) s.choice = static_cast<int8_t>(i);
+    }
+    return defaults;
+}
+
+const std::array<Setting, directive_count>& defaults() {
+    static const std::array<Setting, directive_count> table = make_defaults();
+    return table;
+}
+
+} // namespace
+
+const Setting& default_setting(Directive directive) {
+    return defaults()[static_cast<std::size_t>(directive)];
+}
+
+const Setting* Stanza::find(Directive directive) const {
+    if ((set_mask & (1u << static_cast<unsigned>(directive))) == 0) return nullptr;
+    for (const Setting& s : settings)
+        if (s.id == directive) return &s;
+    return nullptr;
+}
+
+std::string Stanza::scope_path() const {
+    if (kind == StanzaKind::global) return "global";
+    std::string path;
+    for (const Stanza* s = this; s != nullptr && s->kind != StanzaKind::global; s = s->parent) {
+        std::string part = std::string(keyword(s->kind)) + " \"" + s->name + "\"";
+        path = path.empty() ? part : part + " / " + path;
+    }
+    return path;
+}
+
+const Stanza* DomainTable::match(const std::string& domain) const {
+    if (auto it = exact_.find(domain); it != exact_.end()) return it->second;
+    for (const auto& [pattern, stanza] : regexes_) {
+        try {
+            if (std::regex_search(domain, pattern)) return stanza;
+        } catch (const std::regex_error&) {
+            // A pathological pattern ran out of stack or steps on this
+            // name: treat as no match rather than failing the delivery.
+        }
+    }
+    return nullptr;
+}
+
+std::string normalize_domain(std::string_view domain) {
+    if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+    return lowercase(domain);
+}
+
+Effective Config::resolve(const PolicyKey& key) const {
+    Effective result;
+    const std::string binding_name = key.binding.empty() ? "default" : std::string(key.binding);
+    const BindingEntry* binding = nullptr;
+    if (auto it = bindings_.find(binding_name); it != bindings_.end()) binding = &it->second;
+
+    const GroupEntry* group = nullptr;
+    if (binding != nullptr && binding->group != nullptr) {
+        group = binding->group;
+        if (!key.binding_group.empty() && key.binding_group != group->container.stanza->name)
+            result.note_ = "binding \"" + binding_name + "\" is declared in binding_group \"" +
+                           group->container.stanza->name + "\", not \"" +
+                           std::string(key.binding_group) + "\"; using \"" +
+                           group->container.stanza->name + "\"";
+    } else if (!key.binding_group.empty()) {
+        if (auto it = groups_.find(std::string(key.binding_group)); it != groups_.end())
+            group = &it->second;
+    }
+
+    const std::string domain = normalize_domain(key.domain);
+    Effective chosen = resolve_chosen(
+        binding, group, binding != nullptr ? binding->container.domains.match(domain) : nullptr,
+        group != nullptr ? group->container.domains.match(domain) : nullptr,
+        global_.domains.match(domain));
+    chosen.note_ = std::move(result.note_);
+    return chosen;
+}
+
+Effective Config::resolve_chosen(const BindingEntry* binding, const GroupEntry* group,
+                                 const Stanza* binding_domain, const Stanza* group_domain,
+                                 const Stanza* global_domain) const {
+    Effective result;
+    struct Layer {
+        const Stanza* stanza;
+        Rank rank;
+    };
+    const bool grouped_binding = binding != nullptr && binding->group != nullptr;
+    const std::array<Layer, 6> layers{{
+        {binding_domain, grouped_binding ? Rank::group_binding_domain : Rank::binding_domain},
+        {group_domain, Rank::group_domain},
+        {binding != nullptr ? binding->container.stanza : nullptr, Rank::binding},
+        {group != nullptr ? group->container.stanza : nullptr, Rank::group},
+        {global_domain, Rank::global_domain},
+        {global_.stanza, Rank::global},
+    }};
+
+    uint32_t missing = (1u << directive_count) - 1;
+    for (const Layer& layer : layers) {
+        if (layer.stanza == nullptr) continue;
+        uint32_t found = layer.stanza->set_mask & missing;
+        while (found != 0) {
+            const auto bit = static_cast<unsigned>(std::countr_zero(found));
+            found &= found - 1;
+            result.settings_[bit] = layer.stanza->find(static_cast<Directive>(bit));
+            result.ranks_[bit] = layer.rank;
+        }
+        missing &= ~layer.stanza->set_mask;
+    }
+    while (missing != 0) {
+        const auto bit = static_cast<unsigned>(std::countr_zero(missing));
+        missing &= missing - 1;
+        result.settings_[bit] = &default_setting(static_cast<Directive>(bit));
+        result.ranks_[bit] = Rank::builtin;
+    }
+    return result;
+}
+
+} // namespace mtatls::config

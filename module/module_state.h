@@ -1,0 +1,69 @@
+// module_state.h - the module's process-wide state behind the ABI: the
+// loaded configuration (swapped atomically on reload) and the operations
+// the hooks perform.  Nothing here knows about C or the ABI structs beyond
+// plain values, so it can be unit-tested directly.
+#pragma once
+
+#include "config/compile.h"
+#include "config/diagnostics.h"
+#include "config/policy.h"
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace mtatls {
+
+// Per delivery attempt: the policy in force when it started.  A reload
+// during the attempt does not change it (the Config is kept alive here).
+struct Connection {
+    std::shared_ptr<const config::Config> config;
+    config::Effective policy;
+    std::string binding_group;
+    std::string binding;
+    std::string domain;
+    std::string mx_host;
+    std::string peer_address;
+    uint16_t peer_port = 0;
+};
+
+struct ExplainLine {
+    std::string name;
+    std::string value;
+    std::string scope; // "default" for built-ins
+    std::string file;
+    uint32_t line = 0;
+    uint32_t column = 0;
+};
+
+class ModuleState {
+  public:
+    // Loads `path`; on success it replaces the configuration in force, on
+    // failure the old one stays.  Diagnostics include warnings and notes.
+    bool load(const std::string& path, config::Diagnostics& diagnostics);
+
+    [[nodiscard]] std::shared_ptr<const config::Config> current() const;
+
+    // Every effective directive for `key`, in table order.  Empty optional
+    // when no configuration is loaded.
+    std::optional<std::vector<ExplainLine>> explain(const config::PolicyKey& key,
+                                                    std::string& note) const;
+
+    std::unique_ptr<Connection> open(const config::PolicyKey& key, std::string mx_host,
+                                     std::string peer_address, uint16_t peer_port) const;
+
+    // The value of macro `name` for `connection`, or nullopt if unknown.
+    static std::optional<std::string> macro(const Connection& connection, std::string_view name);
+
+  private:
+    mutable std::mutex mutex_; // guards config_ (the pointer, not the Config)
+    std::shared_ptr<const config::Config> config_;
+};
+
+// Text the value shows in `mtatls-config eval` (defaults that are not
+// values say what they mean, e.g. the system trust store).
+std::string display_value(const config::Setting& setting);
+
+} // namespace mtatls
