@@ -3,11 +3,6 @@
 
 #include "config/directive.h"
 
-// GCC 12 at -O2 reports yaml-cpp 0.7's iterator proxies (inlined from its
-// headers) as dangling/uninitialised; they are not, and the header is not ours.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <yaml-cpp/yaml.h>
 
 #include <array>
@@ -69,19 +64,22 @@ class YamlReader {
 
     void read_stanza_body(const YAML::Node& map, RawStanza& stanza, const std::string& parent = "") {
         const std::string scope = scope_of(stanza, parent);
-        for (auto it = map.begin(); it != map.end(); ++it) {
+        // yaml-cpp iterators hand out temporaries: copy the (cheap, shared)
+        // Node handles instead of binding references to them.
+        for (const auto& entry : map) {
+            const YAML::Node key_node = entry.first;
+            const YAML::Node value = entry.second;
             if (++nodes_ > max_nodes) {
-                error(it->first.Mark(), scope, "configuration too large (aliases expand too far)");
+                error(key_node.Mark(), scope, "configuration too large (aliases expand too far)");
                 return;
             }
-            if (!it->first.IsScalar()) {
-                error(it->first.Mark(), scope, "keys must be plain names");
+            if (!key_node.IsScalar()) {
+                error(key_node.Mark(), scope, "keys must be plain names");
                 continue;
             }
-            const std::string key = it->first.Scalar();
-            const YAML::Node& value = it->second;
+            const std::string key = key_node.Scalar();
             if (const auto kind = stanza_keyword(key)) {
-                read_stanza_list(*kind, it->first, value, stanza, scope);
+                read_stanza_list(*kind, value, stanza, scope);
                 continue;
             }
             if (!find_directive(key)) {
@@ -93,42 +91,42 @@ class YamlReader {
                     hint = closest_match(key, stanzas);
                 }
                 if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
-                error(it->first.Mark(), scope, message);
+                error(key_node.Mark(), scope, message);
                 continue;
             }
             if (value.IsNull() || !value.IsScalar()) {
-                error(value.IsNull() ? it->first.Mark() : value.Mark(), scope,
+                error(value.IsNull() ? key_node.Mark() : value.Mark(), scope,
                       key + ": expects a single value (a string)");
                 continue;
             }
             stanza.settings.push_back(
-                RawSetting{key, value.Scalar(), pos(it->first.Mark()), pos(value.Mark())});
+                RawSetting{key, value.Scalar(), pos(key_node.Mark()), pos(value.Mark())});
         }
     }
 
-    void read_stanza_list(StanzaKind kind, const YAML::Node& key, const YAML::Node& value,
-                          RawStanza& parent, const std::string& scope) {
+    void read_stanza_list(StanzaKind kind, const YAML::Node& value, RawStanza& parent,
+                          const std::string& scope) {
         if (value.IsNull()) return;
         if (!value.IsMap()) {
             error(value.Mark(), scope,
                   std::string(keyword(kind)) + ": expects a mapping of names to stanzas");
             return;
         }
-        (void)key;
-        for (auto it = value.begin(); it != value.end(); ++it) {
+        for (const auto& entry : value) {
+            const YAML::Node name = entry.first;
+            const YAML::Node body = entry.second;
             if (++nodes_ > max_nodes) {
-                error(it->first.Mark(), scope, "configuration too large (aliases expand too far)");
+                error(name.Mark(), scope, "configuration too large (aliases expand too far)");
                 return;
             }
-            if (!it->first.IsScalar()) {
-                error(it->first.Mark(), scope, std::string(keyword(kind)) + " names must be strings");
+            if (!name.IsScalar()) {
+                error(name.Mark(), scope, std::string(keyword(kind)) + " names must be strings");
                 continue;
             }
             RawStanza child;
             child.kind = kind;
-            child.name = it->first.Scalar();
-            child.pos = pos(it->first.Mark());
-            const YAML::Node& body = it->second;
+            child.name = name.Scalar();
+            child.pos = pos(name.Mark());
             if (body.IsMap()) {
                 read_stanza_body(body, child, scope);
             } else if (!body.IsNull()) {
