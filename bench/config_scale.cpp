@@ -22,13 +22,7 @@
 #include "config/load.h"
 #include "config/policy.h"
 
-// yaml-cpp 0.7's headers trip GCC 12's flow warnings at -O2 (see
-// module/config/yaml_reader.cpp); the header is not ours.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <yaml-cpp/yaml.h>
-#pragma GCC diagnostic pop
 
 #include <malloc.h>
 #include <unistd.h>
@@ -312,6 +306,7 @@ std::shared_ptr<const Config> load_or_die(const std::string& path) {
     Diagnostics diagnostics;
     auto config = load_config(path, diagnostics);
     if (!config) {
+        // Exits without removing the files, which are then worth a look.
         std::fprintf(stderr, "config-scale: the generated %s does not load:\n", path.c_str());
         std::size_t shown = 0;
         for (const Diagnostic& d : diagnostics.items())

@@ -159,6 +159,7 @@ int config_schema(void*, mtatls_text_fn out, void* arg) noexcept {
 int conn_setup(void* closure, const mtatls_conn_params* params, mtatls_conn** conn,
                mtatls_reply* reply) noexcept {
     try {
+        if (conn != nullptr) *conn = nullptr;
         if (params == nullptr || conn == nullptr || params->struct_size < sizeof(mtatls_conn_params) ||
             !valid_key(&params->policy)) {
             set_reply(reply, 451, "4.3.5", "[internal] mtatls: bad connection parameters");
@@ -245,6 +246,7 @@ extern "C" __attribute__((visibility("default"))) int mtatls_plugin_init(const m
         };
         for (const Registration& hook : hooks) {
             const int status = host->register_hook(host->host_context, hook.id, hook.fn, state);
+            if (status == MTATLS_STATUS_NOT_FOUND && hook.id != MTATLS_HOOK_UNLOAD) continue;
             if (status != MTATLS_STATUS_OK) {
                 // The unload hook is registered first, so the host can
                 // still free `state` through it; without it we must.

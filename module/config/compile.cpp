@@ -7,6 +7,7 @@
 #include "config/protocols.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <tuple>
 #include <set>
@@ -51,6 +52,9 @@ class Compiler {
     std::set<std::pair<const Setting*, const Setting*>> reported_pairs_;
     std::vector<IgnoredItem> ignored_options_;
     bool legacy_protocols_used_ = false;
+    // A certificate or key that failed its own check is reported once; the
+    // pair checks would only repeat it in other words.
+    bool broken_identity_file_ = false;
     bool obsolete_warned_ = false;
 };
 
@@ -192,9 +196,13 @@ void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& conta
                      "a domain stanza cannot contain other stanzas");
     if (is_regex_name(raw.name)) {
         const std::string pattern = raw.name.substr(1, raw.name.size() - 2);
+        // Domains are matched in lower case; without upper-case letters in
+        // the pattern, icase changes nothing but costs 2-3x per search.
+        auto flags = std::regex::ECMAScript;
+        if (std::any_of(pattern.begin(), pattern.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+            flags |= std::regex::icase;
         try {
-            container.domains.add_regex(
-                std::regex(pattern, std::regex::ECMAScript | std::regex::icase), &stanza);
+            container.domains.add_regex(std::regex(pattern, flags), &stanza);
         } catch (const std::regex_error& e) {
             diags_.error(file(raw.pos), raw.pos, stanza.scope_path(),
                          "invalid regular expression " + raw.name + ": " + e.what());
@@ -255,7 +263,11 @@ void Compiler::add_settings(const RawStanza& raw, Stanza& stanza) {
         value.id = *id;
         value.pos = setting.pos;
         value.owner = &stanza;
-        if (!convert_value(setting, directive, value, scope)) continue;
+        if (!convert_value(setting, directive, value, scope)) {
+            if (*id == Directive::tls_certificate || *id == Directive::tls_key)
+                broken_identity_file_ = true;
+            continue;
+        }
         if (directive.inbound_only)
             diags_.warning(file(setting.pos), setting.pos, scope,
                            std::string(directive.name) +
@@ -369,6 +381,18 @@ std::string Compiler::check_file_once(Directive directive, const std::string& pa
 }
 
 void Compiler::report_ignored() {
+    // A skipped stanza whose keyword is a typo of ours ("bindng") would
+    // silently drop its policy: that is an error, not a note.
+    static constexpr std::array<const char*, 3> stanza_keywords{"binding_group", "binding", "domain"};
+    for (const IgnoredItem& item : doc_.ignored) {
+        constexpr std::string_view prefix = "stanza \"";
+        if (!item.what.starts_with(prefix)) continue;
+        const std::size_t end = item.what.find('"', prefix.size());
+        const std::string word = item.what.substr(prefix.size(), end - prefix.size());
+        if (const std::string hint = closest_match(word, stanza_keywords); !hint.empty())
+            diags_.error(file(item.pos), item.pos, "",
+                         "unknown stanza \"" + word + "\" (did you mean \"" + hint + "\"?)");
+    }
     std::vector<IgnoredItem> all = doc_.ignored;
     all.insert(all.end(), ignored_options_.begin(), ignored_options_.end());
     std::stable_sort(all.begin(), all.end(), [](const IgnoredItem& a, const IgnoredItem& b) {
@@ -430,12 +454,16 @@ void Compiler::check_effective(const Effective& effective, const std::string& co
     const Config& config = *config_;
     const Setting& certificate = effective[Directive::tls_certificate];
     const Setting& key = effective[Directive::tls_key];
-    if (options_.check_files && certificate.value != "none" &&
+    if (options_.check_files && !broken_identity_file_ && certificate.value != "none" &&
         reported_pairs_.emplace(&certificate, &key).second) {
         const bool key_inline = key.value == "none";
-        if (checked_[std::to_string(static_cast<int>(Directive::tls_certificate)) + '\0' +
-                     certificate.value]
-                .empty()) {
+        auto file_ok = [this](Directive d, const std::string& path) {
+            const auto it = checked_.find(std::to_string(static_cast<int>(d)) + '\0' + path);
+            return it == checked_.end() || it->second.empty();
+        };
+        // A file that failed its own check has been reported already.
+        if (file_ok(Directive::tls_certificate, certificate.value) &&
+            (key_inline || file_ok(Directive::tls_key, key.value))) {
             const std::string error =
                 check_key_matches(certificate.value, key_inline ? std::string() : key.value);
             if (!error.empty()) {

@@ -50,10 +50,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::size_t max_file_size = 64u * 1024u * 1024u;
+constexpr std::size_t max_file_size = std::size_t{64} << 20;
 // Includes may repeat a file (diamonds), so a bound per file alone would let a
 // small hostile tree of includes expand exponentially.
-constexpr std::size_t max_total_size = 256u * 1024u * 1024u;
+constexpr std::size_t max_total_size = std::size_t{256} << 20;
 constexpr std::size_t max_files = 65536;
 constexpr int max_nesting = 64;
 constexpr int max_include_depth = 16;
@@ -164,7 +164,7 @@ int read_file(const std::string& path, std::string& out) {
     FileCloser f{std::fopen(path.c_str(), "rb")};
     if (f.file == nullptr) return errno != 0 ? errno : EIO;
     out.clear();
-    std::vector<char> buffer(64 * 1024);
+    std::vector<char> buffer(std::size_t{64} << 10);
     for (;;) {
         errno = 0;
         const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), f.file);

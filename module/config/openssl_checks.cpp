@@ -160,7 +160,7 @@ std::string check_cipher_list(std::string_view ciphers) {
     if (!ctx) return openssl_reason("cannot create an OpenSSL context");
     // OpenSSL accepts a list as long as one element matches; check each
     // element alone so a typo in one is not silently dropped.
-    for (std::string_view element : split_list(ciphers, ": ,")) {
+    for (std::string_view element : split_list(ciphers, ":;, \t\r\n")) {
         std::string_view rule = element;
         if (rule.starts_with('@')) {
             if (rule == "@STRENGTH" || rule.starts_with("@SECLEVEL=")) continue;

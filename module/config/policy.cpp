@@ -40,10 +40,17 @@ const Setting* Stanza::find(Directive directive) const {
 
 std::string Stanza::scope_path() const {
     if (kind == StanzaKind::global) return "global";
+    // Walk up to the root, then print outermost first.
+    std::vector<const Stanza*> chain;
+    for (const Stanza* s = this; s != nullptr && s->kind != StanzaKind::global; s = s->parent)
+        chain.push_back(s);
     std::string path;
-    for (const Stanza* s = this; s != nullptr && s->kind != StanzaKind::global; s = s->parent) {
-        std::string part = std::string(keyword(s->kind)) + " \"" + s->name + "\"";
-        path = path.empty() ? part : part + " / " + path;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        if (!path.empty()) path += " / ";
+        path += keyword((*it)->kind);
+        path += " \"";
+        path += (*it)->name;
+        path += '"';
     }
     return path;
 }
@@ -80,16 +87,33 @@ Effective Config::resolve(const PolicyKey& key) const {
                            group->container.stanza->name + "\", not \"" +
                            std::string(key.binding_group) + "\"; using \"" +
                            group->container.stanza->name + "\"";
+    } else if (binding != nullptr && !key.binding_group.empty()) {
+        // Group membership comes from nesting: a binding declared outside
+        // every group has none, whatever the caller says.
+        result.note_ = "binding \"" + binding_name + "\" is declared outside any binding_group; "
+                       "ignoring binding_group \"" + std::string(key.binding_group) + "\"";
     } else if (!key.binding_group.empty()) {
         if (auto it = groups_.find(std::string(key.binding_group)); it != groups_.end())
             group = &it->second;
     }
 
     const std::string domain = normalize_domain(key.domain);
-    Effective chosen = resolve_chosen(
-        binding, group, binding != nullptr ? binding->container.domains.match(domain) : nullptr,
-        group != nullptr ? group->container.domains.match(domain) : nullptr,
-        global_.domains.match(domain));
+    // Domain tables are searched lazily, most specific first: a table whose
+    // stanzas only set directives already decided by a more specific layer
+    // cannot change the result, and skipping it avoids running its regexes
+    // on every lookup.
+    constexpr uint32_t all = (1u << directive_count) - 1;
+    const Stanza* binding_domain =
+        binding != nullptr ? binding->container.domains.match_if_useful(domain, all) : nullptr;
+    uint32_t decided = binding_domain != nullptr ? binding_domain->set_mask : 0;
+    const Stanza* group_domain =
+        group != nullptr ? group->container.domains.match_if_useful(domain, all & ~decided) : nullptr;
+    if (group_domain != nullptr) decided |= group_domain->set_mask;
+    if (binding != nullptr) decided |= binding->container.stanza->set_mask;
+    if (group != nullptr) decided |= group->container.stanza->set_mask;
+    const Stanza* global_domain = global_.domains.match_if_useful(domain, all & ~decided);
+
+    Effective chosen = resolve_chosen(binding, group, binding_domain, group_domain, global_domain);
     chosen.note_ = std::move(result.note_);
     return chosen;
 }

@@ -70,8 +70,17 @@ class DomainTable {
   public:
     // `domain` must already be normalized (see normalize_domain).
     [[nodiscard]] const Stanza* match(const std::string& domain) const;
-    void add_exact(std::string name, const Stanza* stanza) { exact_.emplace(std::move(name), stanza); }
+    // Like match(), but skips the search (nullptr) when no stanza here sets
+    // any directive in `wanted`: the answer could not change anything.
+    [[nodiscard]] const Stanza* match_if_useful(const std::string& domain, uint32_t wanted) const {
+        return (set_mask_ & wanted) != 0 ? match(domain) : nullptr;
+    }
+    void add_exact(std::string name, const Stanza* stanza) {
+        set_mask_ |= stanza->set_mask;
+        exact_.emplace(std::move(name), stanza);
+    }
     void add_regex(std::regex pattern, const Stanza* stanza) {
+        set_mask_ |= stanza->set_mask;
         regexes_.emplace_back(std::move(pattern), stanza);
     }
     [[nodiscard]] bool contains_exact(const std::string& name) const { return exact_.contains(name); }
@@ -81,6 +90,7 @@ class DomainTable {
     }
 
   private:
+    uint32_t set_mask_ = 0; // union of the stanzas' set_mask
     std::unordered_map<std::string, const Stanza*> exact_;
     std::vector<std::pair<std::regex, const Stanza*>> regexes_;
 };
@@ -122,7 +132,8 @@ class Effective {
     }
     [[nodiscard]] bool flag(Directive d) const { return (*this)[d].choice == 1; }
     // Set when the caller named a group other than the one the binding is
-    // declared in; the declared group was used.
+    // declared in (or one for a binding declared outside any group); the
+    // declaration wins.
     [[nodiscard]] const std::string& note() const { return note_; }
 
   private:

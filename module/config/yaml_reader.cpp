@@ -77,7 +77,7 @@ class YamlReader {
                 error(key_node.Mark(), scope, "keys must be plain names");
                 continue;
             }
-            const std::string key = key_node.Scalar();
+            const std::string& key = key_node.Scalar();
             if (const auto kind = stanza_keyword(key)) {
                 read_stanza_list(*kind, value, stanza, scope);
                 continue;

@@ -156,7 +156,9 @@ int Module::announce(void* context, const mtatls_module_info* info) {
 int Module::register_hook(void* context, int hook, mtatls_hook_fn fn, void* closure) {
     auto* self = static_cast<Module*>(context);
     if (self->name_.empty()) return MTATLS_STATUS_REFUSED; // not announced / refused
-    if (hook <= 0 || hook >= MTATLS_HOOK_ID_LIMIT || fn == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
+    if (fn == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
+    // A newer module may offer hooks this host does not know: not an error.
+    if (hook <= 0 || hook >= MTATLS_HOOK_ID_LIMIT) return MTATLS_STATUS_NOT_FOUND;
     Entry& entry = self->hooks_[static_cast<std::size_t>(hook)];
     if (entry.fn != nullptr) return MTATLS_STATUS_ALREADY;
     entry = Entry{fn, closure};

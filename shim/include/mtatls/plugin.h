@@ -220,17 +220,21 @@ typedef int (*mtatls_config_export_fn)(void *closure, const char *path, mtatls_t
 typedef int (*mtatls_config_schema_fn)(void *closure, mtatls_text_fn out, void *arg);
 
 /* Start a delivery attempt: resolves the policy, returns the module's
- * per-attempt state in *conn (also on TEMPFAIL, so macros can explain). */
+ * per-attempt state in *conn.  *conn is NULL when the verdict is not
+ * CONTINUE; the reply then says why. */
 typedef int (*mtatls_conn_setup_fn)(void *closure, const mtatls_conn_params *params,
                                     mtatls_conn **conn, mtatls_reply *reply);
 /* Parse the raw bytes of the EHLO reply and decide about STARTTLS. */
 typedef int (*mtatls_ehlo_fn)(void *closure, mtatls_conn *conn, const char *reply_bytes,
                               size_t length, mtatls_ehlo_result *result, mtatls_reply *reply);
 /* Check the raw reply to STARTTLS (and that nothing follows it), then take
- * over `fd` for the handshake.  The host must not read `fd` itself again. */
+ * over `fd` for the handshake.  The host must not read `fd` itself again.
+ * On TEMPFAIL with *retry_plaintext set (a refusal under ifavailable with
+ * tls_ifavailable_fallback), the host may retry without TLS on a NEW
+ * connection. */
 typedef int (*mtatls_starttls_begin_fn)(void *closure, mtatls_conn *conn, int fd,
                                         const char *reply_bytes, size_t length,
-                                        mtatls_reply *reply);
+                                        mtatls_reply *reply, int *retry_plaintext);
 /* Advance the handshake; never blocks. */
 typedef int (*mtatls_starttls_step_fn)(void *closure, mtatls_conn *conn);
 /* Apply policy to the finished handshake.  On TEMPFAIL with
@@ -262,7 +266,9 @@ typedef struct mtatls_host_api {
     /* The module describes itself; anything but MTATLS_STATUS_OK means the
      * host refuses it and the module must register nothing. */
     int (*announce)(void *host_context, const mtatls_module_info *info);
-    /* Register `fn` (of the type for `hook`) with `closure`. */
+    /* Register `fn` (of the type for `hook`) with `closure`.  A host
+     * answers MTATLS_STATUS_NOT_FOUND for a hook id it does not know (a
+     * newer module's); the module then carries on without that hook. */
     int (*register_hook)(void *host_context, int hook, mtatls_hook_fn fn, void *closure);
     /* A one-line message for the host's log. */
     void (*log)(void *host_context, int severity, const char *message);

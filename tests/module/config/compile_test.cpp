@@ -78,6 +78,12 @@ TEST_CASE("invalid configurations are refused with a precise error") {
          "for binding \"b\", domain \"x.example\"", 6, 9},
         {"a.yaml", "tls_protocols: \"+ALL:+TLSv1.0\"\nbinding:\n  b:\n    tls_verify: host\n",
          "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify = no; for binding \"b\"", 1, 1},
+        {"a.yaml", "tls_ciphers: \"HIGH;FOO\"\n", "cipher rule \"FOO\"", 1, 14},
+        {"a.yaml", "tls_ciphers: \"RC4\"\n", "cipher rule \"RC4\" matches no cipher", 1, 14},
+        {"a.yaml", "tls_ciphers: \"HIGH:!aNUL\"\n", "cipher rule \"!aNUL\"", 1, 14},
+        {"a.conf", "tls_ciphers = <<EOF\nHIGH\nFOO\nEOF\n", "cipher rule \"FOO\"", 1, 15},
+        {"a.conf", "bindng \"b1\" { tls = required }\n", "unknown stanza \"bindng\" (did you mean \"binding\"?)", 1, 1},
+        {"a.conf", "Domian \"x\" { }\n", "did you mean \"domain\"", 1, 1},
         // Syntax.
         {"a.yaml", "tls: [\n", "YAML syntax error", 2, 0},
         {"a.yaml", "- tls\n", "must be a mapping", 1, 1},
@@ -110,6 +116,7 @@ TEST_CASE("valid configurations load, with warnings where something has no effec
         {"ok.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/client.key\nbinding:\n  b:\n    tls_certificate: none\n", nullptr},
         {"ok.yaml", "tls_ca: @PKI@/bundle.pem\ntls_verify: ca\n", nullptr},
         {"ok.yaml", "tls_ciphers: \"HIGH:!aNULL:!MD5:@STRENGTH\"\n", nullptr},
+        {"ok.yaml", "tls_ciphers: \"HIGH:!aNULL:!RC4:!3DES:!IDEA:-SEED\"\n", nullptr},
         {"ok.yaml", "tlsv13_ciphersuites: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256\n", nullptr},
         {"ok.yaml", "tls_protocols: \"+ALL:-TLSv1.3\"\n", nullptr},
         {"ok.yaml", "tls_protocols: \"+ALL:+TLSv1.1\"\ntls_verify: \"no\"\n", nullptr},
@@ -160,6 +167,19 @@ binding "b" {
     CHECK(notes[0].starts_with("2 ignored option \"Max_Outbound_Connections\""));
     CHECK(notes[1].starts_with("3 ignored stanza \"esmtp_listener\""));
     CHECK(notes[2].starts_with("7 ignored option \"bind_address\""));
+}
+
+TEST_CASE("a broken key file is one error, not two") {
+    const auto compiled = compile_text("enc.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/encrypted.key\n");
+    CHECK(compiled.diagnostics.error_count() == 1);
+}
+
+TEST_CASE("diagnostics stay on one line whatever the configuration holds") {
+    const auto compiled = compile_text("nl.conf", "tls_protocols = <<EOF\n+ALL\n-TLSv1.3\nEOF\n");
+    REQUIRE(compiled.diagnostics.has_errors());
+    for (const auto& d : compiled.diagnostics.items())
+        CHECK(format(d).find('\n') == std::string::npos);
+    CHECK(compiled.text().find("\\x0a") != std::string::npos);
 }
 
 TEST_CASE("many errors are all reported in one pass") {

@@ -46,7 +46,8 @@ TEST_CASE("every precedence rank wins over all ranks below it") {
         Rank want_rank;
     };
     // Grouped binding GB: ranks 1, 3, 4, 5, 6, 7, 8 apply.
-    // Top-level binding B with group G given: ranks 2, 3, 4, 5, 6, 7, 8.
+    // Top-level binding B, caller says group G: ranks 2, 4, 6, 7, 8 (group
+    // membership comes from nesting, so G's stanzas do not apply).
     const Case cases[] = {
         {"GB", 1, "/r1", Rank::group_binding_domain},
         {"GB", 2, "/r3", Rank::group_domain}, // rank 2 belongs to B, not GB
@@ -58,9 +59,9 @@ TEST_CASE("every precedence rank wins over all ranks below it") {
         {"GB", 8, "", Rank::builtin},
         {"B", 1, "/r2", Rank::binding_domain},
         {"B", 2, "/r2", Rank::binding_domain},
-        {"B", 3, "/r3", Rank::group_domain},
+        {"B", 3, "/r4b", Rank::binding}, // B is declared outside G: G never applies
         {"B", 4, "/r4b", Rank::binding},
-        {"B", 5, "/r5", Rank::group},
+        {"B", 5, "/r6", Rank::global_domain},
         {"B", 6, "/r6", Rank::global_domain},
         {"B", 7, "/r7", Rank::global},
         {"B", 8, "", Rank::builtin},
