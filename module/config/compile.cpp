@@ -202,7 +202,7 @@ void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& conta
         if (std::any_of(pattern.begin(), pattern.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
             flags |= std::regex::icase;
         try {
-            container.domains.add_regex(std::regex(pattern, flags), &stanza);
+            container.domains.add_regex(std::regex(pattern, flags), &stanza, pattern);
         } catch (const std::regex_error& e) {
             diags_.error(file(raw.pos), raw.pos, stanza.scope_path(),
                          "invalid regular expression " + raw.name + ": " + e.what());
@@ -446,7 +446,7 @@ void Compiler::cross_check_context(const BindingEntry* binding, const GroupEntry
                             context + ", domain \"" + stanza->name + "\"");
         };
         for (const auto& [name, stanza] : tables[index]->exact()) visit(stanza);
-        for (const auto& [pattern, stanza] : tables[index]->regexes()) visit(stanza);
+        for (const auto& regex : tables[index]->regexes()) visit(regex.stanza);
     }
 }
 

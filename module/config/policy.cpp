@@ -57,15 +57,43 @@ std::string Stanza::scope_path() const {
 
 const Stanza* DomainTable::match(const std::string& domain) const {
     if (auto it = exact_.find(domain); it != exact_.end()) return it->second;
-    for (const auto& [pattern, stanza] : regexes_) {
+    for (const Regex& regex : regexes_) {
+        if (regex.literal.usable) {
+            const std::string& text = regex.literal.text;
+            if (regex.literal.whole ? domain == text : domain.ends_with(text)) return regex.stanza;
+            continue;
+        }
         try {
-            if (std::regex_search(domain, pattern)) return stanza;
+            if (std::regex_search(domain, regex.pattern)) return regex.stanza;
         } catch (const std::regex_error&) {
             // A pathological pattern ran out of stack or steps on this
             // name: treat as no match rather than failing the delivery.
         }
     }
     return nullptr;
+}
+
+DomainTable::Regex::Literal DomainTable::literal_form(std::string_view source) {
+    Regex::Literal literal;
+    if (source.empty() || source.back() != '$') return literal;
+    source.remove_suffix(1);
+    if (!source.empty() && source.front() == '^') {
+        literal.whole = true;
+        source.remove_prefix(1);
+    }
+    for (std::size_t i = 0; i < source.size(); ++i) {
+        const char c = source[i];
+        if (c == '\\' && i + 1 < source.size() && source[i + 1] == '.') {
+            literal.text += '.';
+            ++i;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+            literal.text += c;
+        } else {
+            return {}; // any other character may be an operator: use the regex
+        }
+    }
+    literal.usable = !literal.text.empty();
+    return literal;
 }
 
 std::string normalize_domain(std::string_view domain) {
@@ -75,7 +103,7 @@ std::string normalize_domain(std::string_view domain) {
 
 Effective Config::resolve(const PolicyKey& key) const {
     Effective result;
-    const std::string binding_name = key.binding.empty() ? "default" : std::string(key.binding);
+    const std::string_view binding_name = key.binding.empty() ? "default" : key.binding;
     const BindingEntry* binding = nullptr;
     if (auto it = bindings_.find(binding_name); it != bindings_.end()) binding = &it->second;
 
@@ -83,17 +111,17 @@ Effective Config::resolve(const PolicyKey& key) const {
     if (binding != nullptr && binding->group != nullptr) {
         group = binding->group;
         if (!key.binding_group.empty() && key.binding_group != group->container.stanza->name)
-            result.note_ = "binding \"" + binding_name + "\" is declared in binding_group \"" +
+            result.note_ = "binding \"" + std::string(binding_name) + "\" is declared in binding_group \"" +
                            group->container.stanza->name + "\", not \"" +
                            std::string(key.binding_group) + "\"; using \"" +
                            group->container.stanza->name + "\"";
     } else if (binding != nullptr && !key.binding_group.empty()) {
         // Group membership comes from nesting: a binding declared outside
         // every group has none, whatever the caller says.
-        result.note_ = "binding \"" + binding_name + "\" is declared outside any binding_group; "
+        result.note_ = "binding \"" + std::string(binding_name) + "\" is declared outside any binding_group; "
                        "ignoring binding_group \"" + std::string(key.binding_group) + "\"";
     } else if (!key.binding_group.empty()) {
-        if (auto it = groups_.find(std::string(key.binding_group)); it != groups_.end())
+        if (auto it = groups_.find(key.binding_group); it != groups_.end())
             group = &it->second;
     }
 
@@ -139,11 +167,12 @@ Effective Config::resolve_chosen(const BindingEntry* binding, const GroupEntry* 
     uint32_t missing = (1u << directive_count) - 1;
     for (const Layer& layer : layers) {
         if (layer.stanza == nullptr) continue;
-        uint32_t found = layer.stanza->set_mask & missing;
-        while (found != 0) {
-            const auto bit = static_cast<unsigned>(std::countr_zero(found));
-            found &= found - 1;
-            result.settings_[bit] = layer.stanza->find(static_cast<Directive>(bit));
+        if ((layer.stanza->set_mask & missing) == 0) continue;
+        // One pass over the stanza's few settings, not one search per bit.
+        for (const Setting& setting : layer.stanza->settings) {
+            const auto bit = static_cast<unsigned>(setting.id);
+            if ((missing & (1u << bit)) == 0) continue;
+            result.settings_[bit] = &setting;
             result.ranks_[bit] = layer.rank;
         }
         missing &= ~layer.stanza->set_mask;
