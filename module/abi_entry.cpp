@@ -53,7 +53,8 @@ void emit(const mtatls_diag_sink* sink, const config::Diagnostic& d) {
 }
 
 void emit_all(const mtatls_diag_sink* sink, const config::Diagnostics& diagnostics) {
-    for (const auto& d : diagnostics.items()) emit(sink, d);
+    for (const auto& d : diagnostics.items())
+        emit(sink, d);
 }
 
 void emit_error(const mtatls_diag_sink* sink, const std::string& message) {
@@ -160,8 +161,8 @@ int conn_setup(void* closure, const mtatls_conn_params* params, mtatls_conn** co
                mtatls_reply* reply) noexcept {
     try {
         if (conn != nullptr) *conn = nullptr;
-        if (params == nullptr || conn == nullptr || params->struct_size < sizeof(mtatls_conn_params) ||
-            !valid_key(&params->policy)) {
+        if (params == nullptr || conn == nullptr ||
+            params->struct_size < sizeof(mtatls_conn_params) || !valid_key(&params->policy)) {
             set_reply(reply, 451, "4.3.5", "[internal] mtatls: bad connection parameters");
             return MTATLS_VERDICT_TEMPFAIL;
         }
@@ -203,18 +204,22 @@ void unload(void* closure) noexcept {
     initialised = false;
 }
 
-template <typename Fn> mtatls_hook_fn as_hook(Fn* fn) { return reinterpret_cast<mtatls_hook_fn>(fn); }
+template <typename Fn> mtatls_hook_fn as_hook(Fn* fn) {
+    return reinterpret_cast<mtatls_hook_fn>(fn);
+}
 
 } // namespace
 } // namespace mtatls
 
-extern "C" __attribute__((visibility("default"))) int mtatls_plugin_init(const mtatls_host_api* host) {
+extern "C" __attribute__((visibility("default"))) int
+mtatls_plugin_init(const mtatls_host_api* host) {
     using namespace mtatls;
     try {
         if (host == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
         if (host->struct_size < min_host_api_size) return MTATLS_STATUS_BAD_ARGUMENT;
         if (host->abi_major != MTATLS_ABI_MAJOR) return MTATLS_STATUS_VERSION;
-        if (host->announce == nullptr || host->register_hook == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
+        if (host->announce == nullptr || host->register_hook == nullptr)
+            return MTATLS_STATUS_BAD_ARGUMENT;
         if (initialised.exchange(true)) return MTATLS_STATUS_ALREADY;
 
         mtatls_module_info info{};
@@ -224,7 +229,8 @@ extern "C" __attribute__((visibility("default"))) int mtatls_plugin_init(const m
         info.build_signature = module_signature;
         info.name = "mtatls";
         info.version = module_version;
-        if (const int status = host->announce(host->host_context, &info); status != MTATLS_STATUS_OK) {
+        if (const int status = host->announce(host->host_context, &info);
+            status != MTATLS_STATUS_OK) {
             initialised = false;
             return MTATLS_STATUS_REFUSED;
         }

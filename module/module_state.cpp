@@ -30,7 +30,7 @@ std::string display_value(const config::Setting& setting) {
 }
 
 std::optional<std::vector<ExplainLine>> ModuleState::explain(const config::PolicyKey& key,
-                                                            std::string& note) const {
+                                                             std::string& note) const {
     const std::shared_ptr<const config::Config> config = current();
     if (!config) return std::nullopt;
     const config::Effective effective = config->resolve(key);

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <tuple>
 #include <set>
+#include <tuple>
 #include <unordered_set>
 
 namespace mtatls::config {
@@ -18,7 +18,8 @@ namespace mtatls::config {
 class Compiler {
   public:
     Compiler(const Document& document, Diagnostics& diagnostics, const CompileOptions& options)
-        : doc_(document), diags_(diagnostics), options_(options), config_(std::make_shared<Config>()) {}
+        : doc_(document), diags_(diagnostics), options_(options),
+          config_(std::make_shared<Config>()) {}
 
     std::shared_ptr<const Config> run();
 
@@ -94,8 +95,8 @@ uint8_t scope_bit(StanzaKind kind) {
 
 std::string scope_list(uint8_t bits) {
     std::string text;
-    for (auto kind : {StanzaKind::global, StanzaKind::binding_group, StanzaKind::binding,
-                      StanzaKind::domain}) {
+    for (auto kind :
+         {StanzaKind::global, StanzaKind::binding_group, StanzaKind::binding, StanzaKind::domain}) {
         if ((bits & scope_bit(kind)) == 0) continue;
         if (!text.empty()) text += ", ";
         text += keyword(kind);
@@ -109,8 +110,8 @@ bool is_regex_name(std::string_view name) {
 
 std::string where(const Config& config, const Setting& s) {
     if (s.owner == nullptr) return "built-in default";
-    return s.owner->scope_path() + " (" + config.file_name(s.pos) + ":" + std::to_string(s.pos.line) +
-           ")";
+    return s.owner->scope_path() + " (" + config.file_name(s.pos) + ":" +
+           std::to_string(s.pos.line) + ")";
 }
 
 } // namespace
@@ -123,7 +124,8 @@ std::shared_ptr<const Config> Compiler::run() {
     config_->global_.stanza = &root;
     add_settings(doc_.root, root);
     Context context{&config_->global_, nullptr};
-    for (const RawStanza& child : doc_.root.children) add_stanza(child, &root, context);
+    for (const RawStanza& child : doc_.root.children)
+        add_stanza(child, &root, context);
     report_ignored();
     cross_check();
     if (diags_.has_errors()) return nullptr;
@@ -187,7 +189,8 @@ void Compiler::add_stanza(const RawStanza& raw, Stanza* parent, Context context)
         break;
     }
     }
-    for (const RawStanza& child : raw.children) add_stanza(child, &stanza, context);
+    for (const RawStanza& child : raw.children)
+        add_stanza(child, &stanza, context);
 }
 
 void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& container) {
@@ -199,7 +202,8 @@ void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& conta
         // Domains are matched in lower case; without upper-case letters in
         // the pattern, icase changes nothing but costs 2-3x per search.
         auto flags = std::regex::ECMAScript;
-        if (std::any_of(pattern.begin(), pattern.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+        if (std::any_of(pattern.begin(), pattern.end(),
+                        [](char c) { return c >= 'A' && c <= 'Z'; }))
             flags |= std::regex::icase;
         try {
             container.domains.add_regex(std::regex(pattern, flags), &stanza, pattern);
@@ -249,13 +253,14 @@ void Compiler::add_settings(const RawStanza& raw, Stanza& stanza) {
         if ((directive.scopes & scope_bit(stanza.kind)) == 0) {
             diags_.error(file(setting.pos), setting.pos, scope,
                          std::string(directive.name) + " cannot be set in a " +
-                             keyword(stanza.kind) + " stanza (allowed: " +
-                             scope_list(directive.scopes) + ")");
+                             keyword(stanza.kind) +
+                             " stanza (allowed: " + scope_list(directive.scopes) + ")");
             continue;
         }
         if (const Setting* earlier = stanza.find(*id)) {
             diags_.error(file(setting.pos), setting.pos, scope,
-                         std::string(directive.name) + " is set twice in this stanza (first at line " +
+                         std::string(directive.name) +
+                             " is set twice in this stanza (first at line " +
                              std::to_string(earlier->pos.line) + ")");
             continue;
         }
@@ -300,8 +305,8 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
             }
         }
         if (out.choice < 0) {
-            std::string message = "invalid value \"" + text + "\" (expected " +
-                                  quoted_choices(directive) + ")";
+            std::string message =
+                "invalid value \"" + text + "\" (expected " + quoted_choices(directive) + ")";
             if (const std::string hint = closest_match(text, directive.choices); !hint.empty())
                 message += "; did you mean \"" + hint + "\"?";
             return fail(message);
@@ -312,9 +317,12 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
     }
     case ValueKind::boolean: {
         const std::string lower = lowercase(text);
-        if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") out.choice = 1;
-        else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") out.choice = 0;
-        else return fail("invalid value \"" + text + "\" (expected true or false)");
+        if (lower == "true" || lower == "yes" || lower == "on" || lower == "1")
+            out.choice = 1;
+        else if (lower == "false" || lower == "no" || lower == "off" || lower == "0")
+            out.choice = 0;
+        else
+            return fail("invalid value \"" + text + "\" (expected true or false)");
         out.value = directive.choices[static_cast<std::size_t>(out.choice)];
         return true;
     }
@@ -325,8 +333,7 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
             return true;
         }
         std::filesystem::path path(text);
-        if (path.is_relative())
-            path = std::filesystem::path(file(raw.pos)).parent_path() / path;
+        if (path.is_relative()) path = std::filesystem::path(file(raw.pos)).parent_path() / path;
         out.value = std::filesystem::absolute(path).lexically_normal().string();
         if (!options_.check_files) return true;
         const std::string error = check_file_once(directive.id, out.value);
@@ -383,7 +390,8 @@ std::string Compiler::check_file_once(Directive directive, const std::string& pa
 void Compiler::report_ignored() {
     // A skipped stanza whose keyword is a typo of ours ("bindng") would
     // silently drop its policy: that is an error, not a note.
-    static constexpr std::array<const char*, 3> stanza_keywords{"binding_group", "binding", "domain"};
+    static constexpr std::array<const char*, 3> stanza_keywords{"binding_group", "binding",
+                                                                "domain"};
     for (const IgnoredItem& item : doc_.ignored) {
         constexpr std::string_view prefix = "stanza \"";
         if (!item.what.starts_with(prefix)) continue;
@@ -410,7 +418,8 @@ void Compiler::report_ignored() {
 void Compiler::cross_check() {
     if (!options_.check_files && !legacy_protocols_used_) return;
     cross_check_context(nullptr, nullptr);
-    for (const auto& [name, group] : config_->groups_) cross_check_context(nullptr, &group);
+    for (const auto& [name, group] : config_->groups_)
+        cross_check_context(nullptr, &group);
     for (const auto& [name, binding] : config_->bindings_)
         cross_check_context(&binding, binding.group);
 }
@@ -432,9 +441,10 @@ void Compiler::cross_check_context(const BindingEntry* binding, const GroupEntry
         if (tables[table] == nullptr || chosen->name.front() == '/') return nullptr;
         return tables[table]->match(chosen->name);
     };
-    std::string context = binding ? "binding \"" + binding->container.stanza->name + "\""
-                                  : (group ? "binding_group \"" + group->container.stanza->name + "\""
-                                           : "messages without a binding");
+    std::string context = binding
+                              ? "binding \"" + binding->container.stanza->name + "\""
+                              : (group ? "binding_group \"" + group->container.stanza->name + "\""
+                                       : "messages without a binding");
     check_effective(config_->resolve_chosen(binding, group, nullptr, nullptr, nullptr),
                     context + ", domains without a stanza");
     for (std::size_t index = 0; index < 3; ++index) {
@@ -445,8 +455,10 @@ void Compiler::cross_check_context(const BindingEntry* binding, const GroupEntry
                                                     pick(index, stanza, 1), pick(index, stanza, 2)),
                             context + ", domain \"" + stanza->name + "\"");
         };
-        for (const auto& [name, stanza] : tables[index]->exact()) visit(stanza);
-        for (const auto& regex : tables[index]->regexes()) visit(regex.stanza);
+        for (const auto& [name, stanza] : tables[index]->exact())
+            visit(stanza);
+        for (const auto& regex : tables[index]->regexes())
+            visit(regex.stanza);
     }
 }
 
@@ -468,9 +480,10 @@ void Compiler::check_effective(const Effective& effective, const std::string& co
                 check_key_matches(certificate.value, key_inline ? std::string() : key.value);
             if (!error.empty()) {
                 const Setting& at = key_inline ? certificate : key;
-                diags_.error(config.file_name(at.pos), at.pos, at.owner ? at.owner->scope_path() : "",
-                             error + " (for " + context + "; certificate from " +
-                                 where(config, certificate) + ", key from " + where(config, key) + ")");
+                diags_.error(
+                    config.file_name(at.pos), at.pos, at.owner ? at.owner->scope_path() : "",
+                    error + " (for " + context + "; certificate from " +
+                        where(config, certificate) + ", key from " + where(config, key) + ")");
             }
         }
     }
@@ -479,11 +492,13 @@ void Compiler::check_effective(const Effective& effective, const std::string& co
     if (legacy_protocols_used_ && effective.verify() != VerifyMode::no &&
         parse_protocols(protocols.value).legacy() &&
         reported_pairs_.emplace(&protocols, &verify).second) {
-        diags_.error(config.file_name(protocols.pos), protocols.pos,
-                     protocols.owner ? protocols.owner->scope_path() : "",
-                     "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify "
-                     "= no; for " + context + ": tls_verify = " + verify.value + " (from " +
-                         where(config, verify) + ")");
+        diags_.error(
+            config.file_name(protocols.pos), protocols.pos,
+            protocols.owner ? protocols.owner->scope_path() : "",
+            "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify "
+            "= no; for " +
+                context + ": tls_verify = " + verify.value + " (from " + where(config, verify) +
+                ")");
     }
 }
 
@@ -493,7 +508,8 @@ std::shared_ptr<const Config> compile(const Document& document, Diagnostics& dia
         return Compiler(document, diagnostics, options).run();
     } catch (const std::exception& e) {
         diagnostics.error(document.files.empty() ? std::string() : document.files.front(), {}, "",
-                          std::string("internal error while checking the configuration: ") + e.what());
+                          std::string("internal error while checking the configuration: ") +
+                              e.what());
         return nullptr;
     }
 }

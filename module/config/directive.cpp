@@ -46,9 +46,9 @@ const std::array<DirectiveInfo, directive_count> table{{
 char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(),
-                      [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return lower_ascii(x) == lower_ascii(y);
+           });
 }
 
 // Optimal string alignment distance: insertions, deletions, substitutions
@@ -58,8 +58,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     const std::size_t m = b.size();
     std::vector<std::size_t> d((n + 1) * (m + 1));
     auto at = [m, &d](std::size_t i, std::size_t j) -> std::size_t& { return d[i * (m + 1) + j]; };
-    for (std::size_t i = 0; i <= n; ++i) at(i, 0) = i;
-    for (std::size_t j = 0; j <= m; ++j) at(0, j) = j;
+    for (std::size_t i = 0; i <= n; ++i)
+        at(i, 0) = i;
+    for (std::size_t j = 0; j <= m; ++j)
+        at(0, j) = j;
     for (std::size_t i = 1; i <= n; ++i) {
         for (std::size_t j = 1; j <= m; ++j) {
             const std::size_t cost = lower_ascii(a[i - 1]) == lower_ascii(b[j - 1]) ? 0 : 1;
@@ -74,7 +76,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 } // namespace
 
-const DirectiveInfo& info(Directive directive) { return table[static_cast<std::size_t>(directive)]; }
+const DirectiveInfo& info(Directive directive) {
+    return table[static_cast<std::size_t>(directive)];
+}
 
 const std::array<DirectiveInfo, directive_count>& all_directives() { return table; }
 
@@ -115,7 +119,8 @@ bool looks_like_tls_directive(std::string_view name) {
 
 std::string lowercase(std::string_view text) {
     std::string out(text);
-    for (char& c : out) c = lower_ascii(c);
+    for (char& c : out)
+        c = lower_ascii(c);
     return out;
 }
 

@@ -95,7 +95,8 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
 
 std::string lowered(std::string_view s) {
     std::string out(s);
-    for (char& c : out) c = lower(c);
+    for (char& c : out)
+        c = lower(c);
     return out;
 }
 
@@ -211,8 +212,7 @@ struct Frame {
 
 class Parser {
   public:
-    Parser(Document& document, Diagnostics& diagnostics)
-        : doc_(document), diag_(diagnostics) {}
+    Parser(Document& document, Diagnostics& diagnostics) : doc_(document), diag_(diagnostics) {}
 
     bool run(std::string_view text, uint32_t file_index) {
         if (text.size() > max_file_size)
@@ -280,7 +280,8 @@ class Parser {
     }
 
     SourcePos here() const {
-        return SourcePos{cur_.file, cur_.line, static_cast<uint32_t>(cur_.at - cur_.line_start + 1)};
+        return SourcePos{cur_.file, cur_.line,
+                         static_cast<uint32_t>(cur_.at - cur_.line_start + 1)};
     }
 
     void newline_at(std::size_t next) {
@@ -431,8 +432,8 @@ class Parser {
             case Tok::error: return false;
             case Tok::end:
                 if (opened == nullptr) return true;
-                return fail(t.pos, "missing \"}\" for " + frame_label(*opened) + " opened at line " +
-                                       std::to_string(opened->pos.line));
+                return fail(t.pos, "missing \"}\" for " + frame_label(*opened) +
+                                       " opened at line " + std::to_string(opened->pos.line));
             case Tok::rbrace:
                 if (opened != nullptr) return true;
                 return fail(t.pos, "unexpected \"}\"");
@@ -478,7 +479,8 @@ class Parser {
         const Token v = next();
         if (v.kind == Tok::error) return false;
         if (v.kind == Tok::end || v.pos.line != equals.pos.line)
-            return fail(after(equals), "missing value after " + display(std::string(name.text) + " ="));
+            return fail(after(equals),
+                        "missing value after " + display(std::string(name.text) + " ="));
         std::string value;
         switch (v.kind) {
         case Tok::word:
@@ -493,8 +495,8 @@ class Parser {
             break;
         case Tok::lparen:
             if (sink != nullptr && is_scalar_option(name.text))
-                return fail(v.pos, "option " + display(name.text) +
-                                       " expects a single value, not a list");
+                return fail(v.pos,
+                            "option " + display(name.text) + " expects a single value, not a list");
             if (!list(sink != nullptr, name, v, value)) return false;
             break;
         default:
@@ -502,7 +504,8 @@ class Parser {
                                    ", got " + describe(v));
         }
         if (sink != nullptr)
-            sink->settings.push_back(RawSetting{std::string(name.text), std::move(value), name.pos, v.pos});
+            sink->settings.push_back(
+                RawSetting{std::string(name.text), std::move(value), name.pos, v.pos});
         prev_option_ = name.text;
         prev_value_file_ = cur_.file;
         prev_value_line_ = cur_.line;
@@ -531,8 +534,8 @@ class Parser {
                                        " opened at line " + std::to_string(open.pos.line));
             default:
                 in_list_ = false;
-                return fail(t.pos, "unexpected " + describe(t) + " in the list of " +
-                                       display(name.text));
+                return fail(t.pos,
+                            "unexpected " + describe(t) + " in the list of " + display(name.text));
             }
         }
     }
@@ -576,8 +579,9 @@ class Parser {
             const std::size_t begin = cur_.at;
             const void* found = std::memchr(text.data() + begin, '\n', text.size() - begin);
             const std::size_t end =
-                found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - text.data())
-                                 : text.size();
+                found != nullptr
+                    ? static_cast<std::size_t>(static_cast<const char*>(found) - text.data())
+                    : text.size();
             std::string_view line = text.substr(begin, end - begin);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             const std::size_t nul = line.find('\0');
@@ -603,7 +607,8 @@ class Parser {
 
     bool stanza(RawStanza* sink, const Token& name) {
         if (depth_ >= max_nesting)
-            return fail(name.pos, "stanzas nested more than " + std::to_string(max_nesting) + " deep");
+            return fail(name.pos,
+                        "stanzas nested more than " + std::to_string(max_nesting) + " deep");
         Frame frame;
         frame.keyword = name.text;
         frame.pos = name.pos;
@@ -616,7 +621,8 @@ class Parser {
         RawStanza* child_sink = nullptr;
         if (sink != nullptr && tls_stanza_kind(name.text, kind)) {
             if (args_.size() != 1)
-                return fail(name.pos, std::string(keyword(kind)) + " stanza needs exactly one name");
+                return fail(name.pos,
+                            std::string(keyword(kind)) + " stanza needs exactly one name");
             const Token& arg = args_.front();
             RawStanza child;
             child.kind = kind;
@@ -652,7 +658,8 @@ class Parser {
         const SourcePos at = path_token.pos;
         if (path.empty()) return fail(at, "empty include file name");
         if (include_depth_ >= max_include_depth)
-            return fail(at, "includes nested more than " + std::to_string(max_include_depth) + " deep");
+            return fail(at,
+                        "includes nested more than " + std::to_string(max_include_depth) + " deep");
         if (doc_.files.size() >= max_files)
             return fail(at, "more than " + std::to_string(max_files) + " include files");
 
@@ -665,8 +672,7 @@ class Parser {
 
         std::error_code ec;
         const std::string canonical = fs::canonical(full, ec).string();
-        if (ec)
-            return fail(at, "cannot read include file " + display(path) + ": " + ec.message());
+        if (ec) return fail(at, "cannot read include file " + display(path) + ": " + ec.message());
         for (const std::string& open : active_)
             if (open == canonical)
                 return fail(at, "include loop: " + display(full_name) + " is already being read");
@@ -740,14 +746,16 @@ bool read_momentum_file(const std::string& path, Document& document, Diagnostics
             return false;
         }
         if (err != 0) {
-            diagnostics.error(path, SourcePos{}, std::string(), "cannot read file: " + error_text(err));
+            diagnostics.error(path, SourcePos{}, std::string(),
+                              "cannot read file: " + error_text(err));
             return false;
         }
         return parse_momentum_text(text, 0, document, diagnostics);
     } catch (const std::bad_alloc&) {
         report_exception(diagnostics, document, 0, "out of memory while reading the configuration");
     } catch (...) {
-        report_exception(diagnostics, document, 0, "internal error while reading the configuration");
+        report_exception(diagnostics, document, 0,
+                         "internal error while reading the configuration");
     }
     return false;
 }

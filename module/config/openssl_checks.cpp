@@ -42,7 +42,8 @@ EvpPkeyPtr read_key(const std::string& path, std::string& error) {
     BioPtr bio = open_file(path, error);
     if (!bio) return nullptr;
     EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
-    if (!key) error = openssl_reason("no usable PEM private key (encrypted keys are not supported)");
+    if (!key)
+        error = openssl_reason("no usable PEM private key (encrypted keys are not supported)");
     return key;
 }
 
@@ -67,12 +68,15 @@ tls::SslCtxPtr scratch_context() {
 // an error; *enabling* a name that selects nothing still is.
 bool is_known_cipher_family(std::string_view name) {
     static constexpr std::string_view families[] = {
-        "RC4", "RC2", "MD5", "DES", "3DES", "IDEA", "SEED", "EXP", "EXPORT", "EXPORT40",
-        "EXPORT56", "LOW", "MEDIUM", "eNULL", "NULL", "aNULL", "ADH", "AECDH", "ANULL", "PSK",
-        "SRP", "DSS", "aDSS", "DH", "kDHE", "EDH", "DHE", "kEDH", "CAMELLIA", "ARIA", "SHA1", "SHA",
-        "kRSA", "RSA", "aRSA", "ECDSA", "aECDSA", "CBC", "SSLv3", "TLSv1", "TLSv1.0", "GOST94",
-        "GOST89MAC", "kGOST", "aGOST", "CHACHA20", "CCM", "CCM8", "AESCCM", "AESCCM8", "kPSK",
-        "kECDHEPSK", "kDHEPSK", "kRSAPSK", "aPSK", "SUITEB128", "SUITEB192", "SUITEB128ONLY"};
+        "RC4",       "RC2",          "MD5",       "DES",      "3DES",    "IDEA",    "SEED",
+        "EXP",       "EXPORT",       "EXPORT40",  "EXPORT56", "LOW",     "MEDIUM",  "eNULL",
+        "NULL",      "aNULL",        "ADH",       "AECDH",    "ANULL",   "PSK",     "SRP",
+        "DSS",       "aDSS",         "DH",        "kDHE",     "EDH",     "DHE",     "kEDH",
+        "CAMELLIA",  "ARIA",         "SHA1",      "SHA",      "kRSA",    "RSA",     "aRSA",
+        "ECDSA",     "aECDSA",       "CBC",       "SSLv3",    "TLSv1",   "TLSv1.0", "GOST94",
+        "GOST89MAC", "kGOST",        "aGOST",     "CHACHA20", "CCM",     "CCM8",    "AESCCM",
+        "AESCCM8",   "kPSK",         "kECDHEPSK", "kDHEPSK",  "kRSAPSK", "aPSK",    "SUITEB128",
+        "SUITEB192", "SUITEB128ONLY"};
     for (std::string_view family : families)
         if (name == family) return true;
     return false;
@@ -117,7 +121,8 @@ std::string check_ca_file(const std::string& path) {
     BioPtr bio = open_file(path, error);
     if (!bio) return error;
     int count = 0;
-    while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr)}) ++count;
+    while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr)})
+        ++count;
     ERR_clear_error();
     if (count == 0) return "CA bundle \"" + path + "\" holds no PEM certificate";
     return {};

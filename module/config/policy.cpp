@@ -111,18 +111,19 @@ Effective Config::resolve(const PolicyKey& key) const {
     if (binding != nullptr && binding->group != nullptr) {
         group = binding->group;
         if (!key.binding_group.empty() && key.binding_group != group->container.stanza->name)
-            result.note_ = "binding \"" + std::string(binding_name) + "\" is declared in binding_group \"" +
-                           group->container.stanza->name + "\", not \"" +
-                           std::string(key.binding_group) + "\"; using \"" +
+            result.note_ = "binding \"" + std::string(binding_name) +
+                           "\" is declared in binding_group \"" + group->container.stanza->name +
+                           "\", not \"" + std::string(key.binding_group) + "\"; using \"" +
                            group->container.stanza->name + "\"";
     } else if (binding != nullptr && !key.binding_group.empty()) {
         // Group membership comes from nesting: a binding declared outside
         // every group has none, whatever the caller says.
-        result.note_ = "binding \"" + std::string(binding_name) + "\" is declared outside any binding_group; "
-                       "ignoring binding_group \"" + std::string(key.binding_group) + "\"";
+        result.note_ = "binding \"" + std::string(binding_name) +
+                       "\" is declared outside any binding_group; "
+                       "ignoring binding_group \"" +
+                       std::string(key.binding_group) + "\"";
     } else if (!key.binding_group.empty()) {
-        if (auto it = groups_.find(key.binding_group); it != groups_.end())
-            group = &it->second;
+        if (auto it = groups_.find(key.binding_group); it != groups_.end()) group = &it->second;
     }
 
     const std::string domain = normalize_domain(key.domain);
@@ -135,7 +136,8 @@ Effective Config::resolve(const PolicyKey& key) const {
         binding != nullptr ? binding->container.domains.match_if_useful(domain, all) : nullptr;
     uint32_t decided = binding_domain != nullptr ? binding_domain->set_mask : 0;
     const Stanza* group_domain =
-        group != nullptr ? group->container.domains.match_if_useful(domain, all & ~decided) : nullptr;
+        group != nullptr ? group->container.domains.match_if_useful(domain, all & ~decided)
+                         : nullptr;
     if (group_domain != nullptr) decided |= group_domain->set_mask;
     if (binding != nullptr) decided |= binding->container.stanza->set_mask;
     if (group != nullptr) decided |= group->container.stanza->set_mask;

@@ -83,8 +83,12 @@ class DomainTable {
         set_mask_ |= stanza->set_mask;
         regexes_.push_back({std::move(pattern), stanza, literal_form(source)});
     }
-    [[nodiscard]] bool contains_exact(const std::string& name) const { return exact_.contains(name); }
-    [[nodiscard]] const std::unordered_map<std::string, const Stanza*>& exact() const { return exact_; }
+    [[nodiscard]] bool contains_exact(const std::string& name) const {
+        return exact_.contains(name);
+    }
+    [[nodiscard]] const std::unordered_map<std::string, const Stanza*>& exact() const {
+        return exact_;
+    }
     struct Regex {
         std::regex pattern;
         const Stanza* stanza;
@@ -114,8 +118,7 @@ struct NameHash {
         return std::hash<std::string_view>{}(name);
     }
 };
-template <typename T>
-using NameMap = std::unordered_map<std::string, T, NameHash, std::equal_to<>>;
+template <typename T> using NameMap = std::unordered_map<std::string, T, NameHash, std::equal_to<>>;
 
 struct Container {
     const Stanza* stanza = nullptr;
@@ -148,7 +151,9 @@ class Effective {
         return *settings_[static_cast<std::size_t>(d)];
     }
     [[nodiscard]] Rank rank(Directive d) const { return ranks_[static_cast<std::size_t>(d)]; }
-    [[nodiscard]] TlsMode tls() const { return static_cast<TlsMode>((*this)[Directive::tls].choice); }
+    [[nodiscard]] TlsMode tls() const {
+        return static_cast<TlsMode>((*this)[Directive::tls].choice);
+    }
     [[nodiscard]] VerifyMode verify() const {
         return static_cast<VerifyMode>((*this)[Directive::tls_verify].choice);
     }
@@ -184,9 +189,7 @@ class Config {
     }
     [[nodiscard]] const Stanza& global() const { return *global_.stanza; }
     [[nodiscard]] const std::deque<Stanza>& stanzas() const { return stanzas_; }
-    [[nodiscard]] const NameMap<BindingEntry>& bindings() const {
-        return bindings_;
-    }
+    [[nodiscard]] const NameMap<BindingEntry>& bindings() const { return bindings_; }
     [[nodiscard]] const NameMap<GroupEntry>& groups() const { return groups_; }
     [[nodiscard]] const Container& global_container() const { return global_; }
 

@@ -34,8 +34,10 @@ ProtocolSet parse_protocols(std::string_view text) {
         std::size_t end = text.find(':', start);
         if (end == std::string_view::npos) end = text.size();
         std::string_view token = text.substr(start, end - start);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+            token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+            token.remove_suffix(1);
         const std::size_t offset = start;
         start = end + 1;
         if (token.empty()) {
@@ -71,8 +73,10 @@ ProtocolSet parse_protocols(std::string_view text) {
             set.bits = static_cast<uint8_t>(set.bits & ~found->bits);
         if (end == text.size()) break;
     }
-    if (!any) set.error = "no protocol given";
-    else if (set.bits == 0) set.error = "enables no protocol version";
+    if (!any)
+        set.error = "no protocol given";
+    else if (set.bits == 0)
+        set.error = "enables no protocol version";
     return set;
 }
 

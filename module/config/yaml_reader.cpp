@@ -18,14 +18,16 @@ constexpr std::size_t max_nodes = 4'000'000;
 
 class YamlReader {
   public:
-    YamlReader(Document& document, Diagnostics& diagnostics) : doc_(document), diags_(diagnostics) {}
+    YamlReader(Document& document, Diagnostics& diagnostics)
+        : doc_(document), diags_(diagnostics) {}
 
     bool read(std::string_view text) {
         try {
             const YAML::Node root = YAML::Load(std::string(text));
             if (root.IsNull()) return true; // an empty file is a valid, empty configuration
             if (!root.IsMap()) {
-                error(root.Mark(), "", "the configuration must be a mapping of directives and stanzas");
+                error(root.Mark(), "",
+                      "the configuration must be a mapping of directives and stanzas");
                 return false;
             }
             read_stanza_body(root, doc_.root);
@@ -62,7 +64,8 @@ class YamlReader {
         return std::nullopt;
     }
 
-    void read_stanza_body(const YAML::Node& map, RawStanza& stanza, const std::string& parent = "") {
+    void read_stanza_body(const YAML::Node& map, RawStanza& stanza,
+                          const std::string& parent = "") {
         const std::string scope = scope_of(stanza, parent);
         // yaml-cpp iterators hand out temporaries: copy the (cheap, shared)
         // Node handles instead of binding references to them.

@@ -17,14 +17,14 @@ using namespace mtatls::command;
 const char* const program = "mtatls-config";
 
 int usage(FILE* out, int code) {
-    std::fprintf(out,
-                 "usage: mtatls-config [--module PATH] check FILE\n"
-                 "       mtatls-config [--module PATH] eval FILE [--binding-group G] [--binding B]\n"
-                 "                     --domain D [--option NAME]\n"
-                 "       mtatls-config [--module PATH] convert FILE\n"
-                 "       mtatls-config [--module PATH] schema\n"
-                 "       mtatls-config --version | --help\n"
-                 "FILE ending in .yaml or .yml is YAML; any other is Momentum syntax.\n");
+    std::fprintf(
+        out, "usage: mtatls-config [--module PATH] check FILE\n"
+             "       mtatls-config [--module PATH] eval FILE [--binding-group G] [--binding B]\n"
+             "                     --domain D [--option NAME]\n"
+             "       mtatls-config [--module PATH] convert FILE\n"
+             "       mtatls-config [--module PATH] schema\n"
+             "       mtatls-config --version | --help\n"
+             "FILE ending in .yaml or .yml is YAML; any other is Momentum syntax.\n");
     return code;
 }
 
@@ -46,8 +46,8 @@ struct DiagnosticPrinter {
     void operator()(const mtatls_diagnostic& d) {
         if (d.severity == MTATLS_SEVERITY_ERROR) ++errors;
         const std::string line = format_diagnostic(d);
-        std::fprintf(d.severity == MTATLS_SEVERITY_NOTE && notes_to_stdout ? stdout : stderr, "%s\n",
-                     line.c_str());
+        std::fprintf(d.severity == MTATLS_SEVERITY_NOTE && notes_to_stdout ? stdout : stderr,
+                     "%s\n", line.c_str());
     }
 };
 
@@ -121,7 +121,8 @@ int run_eval(const host::Module& module, const Options& options) {
     }
     for (const Line& line : lines) {
         const std::string assignment = line.name + " = " + line.value;
-        std::printf("%-*s  # %s\n", static_cast<int>(width), assignment.c_str(), line.origin.c_str());
+        std::printf("%-*s  # %s\n", static_cast<int>(width), assignment.c_str(),
+                    line.origin.c_str());
     }
     return exit_ok;
 }
@@ -174,15 +175,21 @@ int main(int argc, char** argv) {
             return exit_ok;
         }
         bool ok = true;
-        if (arg == "--module") ok = value(options.module);
-        else if (arg == "--binding-group") ok = value(options.binding_group);
-        else if (arg == "--binding") ok = value(options.binding);
-        else if (arg == "--domain") ok = options.have_domain = value(options.domain);
-        else if (arg == "--option") ok = value(options.option);
+        if (arg == "--module")
+            ok = value(options.module);
+        else if (arg == "--binding-group")
+            ok = value(options.binding_group);
+        else if (arg == "--binding")
+            ok = value(options.binding);
+        else if (arg == "--domain")
+            ok = options.have_domain = value(options.domain);
+        else if (arg == "--option")
+            ok = value(options.option);
         else if (arg.starts_with("--")) {
             std::fprintf(stderr, "%s: unknown option %s\n", program, arg.c_str());
             return usage(stderr, exit_usage);
-        } else positional.push_back(arg);
+        } else
+            positional.push_back(arg);
         if (!ok) return exit_usage;
     }
     if (positional.empty()) return usage(stderr, exit_usage);

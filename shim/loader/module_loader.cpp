@@ -86,8 +86,8 @@ std::unique_ptr<Module> Module::load(const std::string& path, std::string& error
     dlerror();
     void* symbol = dlsym(module->handle_, MTATLS_PLUGIN_ENTRY_SYMBOL);
     if (symbol == nullptr) {
-        error = "module " + path + " does not export " MTATLS_PLUGIN_ENTRY_SYMBOL
-                "(): not an mtatls plugin";
+        error = "module " + path +
+                " does not export " MTATLS_PLUGIN_ENTRY_SYMBOL "(): not an mtatls plugin";
         return nullptr;
     }
     auto entry = reinterpret_cast<mtatls_plugin_init_fn>(symbol);
@@ -168,12 +168,15 @@ int Module::register_hook(void* context, int hook, mtatls_hook_fn fn, void* clos
 void Module::log(void* context, int severity, const char* message) {
     auto* self = static_cast<Module*>(context);
     if (message == nullptr) return;
-    if (self->log_) self->log_(severity, message);
-    else std::fprintf(stderr, "mtatls: %s\n", message);
+    if (self->log_)
+        self->log_(severity, message);
+    else
+        std::fprintf(stderr, "mtatls: %s\n", message);
 }
 
 bool Module::has(int hook) const {
-    return hook > 0 && hook < MTATLS_HOOK_ID_LIMIT && hooks_[static_cast<std::size_t>(hook)].fn != nullptr;
+    return hook > 0 && hook < MTATLS_HOOK_ID_LIMIT &&
+           hooks_[static_cast<std::size_t>(hook)].fn != nullptr;
 }
 
 int Module::config_load(const std::string& path, const DiagnosticHandler& on_diagnostic) const {

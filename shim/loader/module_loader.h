@@ -21,7 +21,8 @@ const char* status_text(int status);
 const char* verdict_text(int verdict);
 
 // The smallest module-info struct this loader understands (ABI 1.0).
-inline constexpr std::size_t min_module_info_size = offsetof(mtatls_module_info, version) + sizeof(void*);
+inline constexpr std::size_t min_module_info_size =
+    offsetof(mtatls_module_info, version) + sizeof(void*);
 
 using DiagnosticHandler = std::function<void(const mtatls_diagnostic&)>;
 using LogHandler = std::function<void(int severity, const char* message)>;

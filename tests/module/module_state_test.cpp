@@ -16,7 +16,8 @@ using config::Directive;
 namespace {
 
 std::string temp_file(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() / ("mtatls-state-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("mtatls-state-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     return (dir / name).string();
 }

@@ -22,7 +22,8 @@ struct Compiled {
 
     [[nodiscard]] std::string text() const {
         std::string all;
-        for (const auto& d : diagnostics.items()) all += config::format(d) + "\n";
+        for (const auto& d : diagnostics.items())
+            all += config::format(d) + "\n";
         return all;
     }
 };
@@ -32,8 +33,8 @@ struct Compiled {
 inline Compiled compile_text(const std::string& name, const std::string& text,
                              bool check_files = true) {
     // Per process: meson runs test programs in parallel.
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("mtatls-tests-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("mtatls-tests-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const std::string path = (dir / name).string();
     write_file(path, with_pki(text));

@@ -15,20 +15,20 @@
 __attribute__((visibility("default"))) int not_an_entry(void);
 int not_an_entry(void) { return 0; }
 #else
-__attribute__((visibility("default"))) int mtatls_plugin_init(const mtatls_host_api *host);
-int mtatls_plugin_init(const mtatls_host_api *host) {
+__attribute__((visibility("default"))) int mtatls_plugin_init(const mtatls_host_api* host);
+int mtatls_plugin_init(const mtatls_host_api* host) {
     mtatls_module_info info = {0};
     info.struct_size = sizeof info;
     info.abi_major = FAKE_MAJOR;
     info.abi_minor = 0;
-    info.build_signature = MTATLS_BUILD_SIGNATURE(sizeof(void *), 3);
+    info.build_signature = MTATLS_BUILD_SIGNATURE(sizeof(void*), 3);
     info.name = "fake";
     info.version = "0";
 #ifdef FAKE_SHORT_INFO
     info.struct_size = 8;
 #endif
 #ifdef FAKE_SIGNATURE
-    info.build_signature = MTATLS_BUILD_SIGNATURE(sizeof(void *), 1);
+    info.build_signature = MTATLS_BUILD_SIGNATURE(sizeof(void*), 1);
 #endif
     return host->announce(host->host_context, &info);
 }

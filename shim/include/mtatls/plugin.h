@@ -39,10 +39,10 @@ extern "C" {
 /* The build signature packs what must agree between host and module for
  * the two to share a process: pointer size and OpenSSL major version (two
  * OpenSSL majors in one process corrupt each other's global state). */
-#define MTATLS_BUILD_SIGNATURE(pointer_size, openssl_major) \
-    ((uint32_t)(((uint32_t)(pointer_size) << 16) | ((uint32_t)(openssl_major) & 0xffffu)))
+#define MTATLS_BUILD_SIGNATURE(pointer_size, openssl_major)                                        \
+    ((uint32_t)(((uint32_t)(pointer_size) << 16) | ((uint32_t)(openssl_major)&0xffffu)))
 #define MTATLS_SIGNATURE_POINTER_SIZE(sig) ((unsigned)((sig) >> 16))
-#define MTATLS_SIGNATURE_OPENSSL_MAJOR(sig) ((unsigned)((sig) & 0xffffu))
+#define MTATLS_SIGNATURE_OPENSSL_MAJOR(sig) ((unsigned)((sig)&0xffffu))
 
 /* The one symbol a module exports. */
 #define MTATLS_PLUGIN_ENTRY_SYMBOL "mtatls_plugin_init"
@@ -69,8 +69,8 @@ typedef enum mtatls_status {
     MTATLS_STATUS_BAD_ARGUMENT = 105, /* NULL, short struct, bad id */
     MTATLS_STATUS_ALREADY = 106,      /* already initialised/registered */
     MTATLS_STATUS_NO_MEMORY = 107,
-    MTATLS_STATUS_INTERNAL = 108,     /* a bug; never a crash */
-    MTATLS_STATUS_REFUSED = 109       /* the host refused the module */
+    MTATLS_STATUS_INTERNAL = 108, /* a bug; never a crash */
+    MTATLS_STATUS_REFUSED = 109   /* the host refused the module */
 } mtatls_status;
 
 /* ---- Non-blocking progress and I/O results ----------------------------- */
@@ -85,8 +85,8 @@ typedef enum mtatls_io {
     MTATLS_IO_OK = 0,
     MTATLS_IO_WANT_READ = 1,
     MTATLS_IO_WANT_WRITE = 2,
-    MTATLS_IO_EOF = 3,   /* peer closed the TLS session cleanly */
-    MTATLS_IO_ERROR = 4  /* fatal; the connection is unusable */
+    MTATLS_IO_EOF = 3,  /* peer closed the TLS session cleanly */
+    MTATLS_IO_ERROR = 4 /* fatal; the connection is unusable */
 } mtatls_io;
 
 /* ---- Diagnostics --------------------------------------------------------- */
@@ -99,22 +99,22 @@ typedef enum mtatls_severity {
 typedef struct mtatls_diagnostic {
     uint32_t struct_size;
     int severity;        /* mtatls_severity */
-    const char *file;    /* NULL when not about a file */
+    const char* file;    /* NULL when not about a file */
     uint32_t line;       /* 1-based; 0 when unknown */
     uint32_t column;     /* 1-based; 0 when unknown */
-    const char *scope;   /* e.g. binding "b1" / domain "x.example"; may be NULL */
-    const char *message; /* one line, no trailing newline */
+    const char* scope;   /* e.g. binding "b1" / domain "x.example"; may be NULL */
+    const char* message; /* one line, no trailing newline */
 } mtatls_diagnostic;
 
 /* Where a hook sends its diagnostics.  Strings are valid only during the
  * call. */
 typedef struct mtatls_diag_sink {
-    void *arg;
-    void (*emit)(void *arg, const mtatls_diagnostic *diagnostic);
+    void* arg;
+    void (*emit)(void* arg, const mtatls_diagnostic* diagnostic);
 } mtatls_diag_sink;
 
 /* Receives text (a schema, a converted configuration) in pieces. */
-typedef void (*mtatls_text_fn)(void *arg, const char *text, size_t length);
+typedef void (*mtatls_text_fn)(void* arg, const char* text, size_t length);
 
 /* ---- Replies to the host ------------------------------------------------- */
 /* What the host should report for the attempt when a verdict is not
@@ -132,28 +132,28 @@ typedef struct mtatls_module_info {
     uint16_t abi_major;
     uint16_t abi_minor;
     uint32_t build_signature; /* MTATLS_BUILD_SIGNATURE() of the module */
-    const char *name;         /* "mtatls" */
-    const char *version;      /* "0.1.0" */
+    const char* name;         /* "mtatls" */
+    const char* version;      /* "0.1.0" */
 } mtatls_module_info;
 
 /* ---- Hooks ---------------------------------------------------------------- */
 /* Ids are frozen; new hooks get new numbers. */
 typedef enum mtatls_hook_id {
-    MTATLS_HOOK_CONFIG_LOAD = 1,     /* mtatls_config_load_fn */
-    MTATLS_HOOK_CONFIG_EXPLAIN = 2,  /* mtatls_config_explain_fn */
-    MTATLS_HOOK_CONFIG_EXPORT = 3,   /* mtatls_config_export_fn */
-    MTATLS_HOOK_CONFIG_SCHEMA = 4,   /* mtatls_config_schema_fn */
-    MTATLS_HOOK_CONN_SETUP = 10,     /* mtatls_conn_setup_fn */
-    MTATLS_HOOK_EHLO = 11,           /* mtatls_ehlo_fn */
-    MTATLS_HOOK_STARTTLS_BEGIN = 12, /* mtatls_starttls_begin_fn */
-    MTATLS_HOOK_STARTTLS_STEP = 13,  /* mtatls_starttls_step_fn */
-    MTATLS_HOOK_STARTTLS_FINISH = 14,/* mtatls_starttls_finish_fn */
-    MTATLS_HOOK_TLS_READ = 15,       /* mtatls_tls_read_fn */
-    MTATLS_HOOK_TLS_WRITE = 16,      /* mtatls_tls_write_fn */
-    MTATLS_HOOK_TLS_SHUTDOWN = 17,   /* mtatls_tls_shutdown_fn */
-    MTATLS_HOOK_MACRO_LOOKUP = 18,   /* mtatls_macro_lookup_fn */
-    MTATLS_HOOK_CONN_END = 19,       /* mtatls_conn_end_fn */
-    MTATLS_HOOK_UNLOAD = 20          /* mtatls_unload_fn */
+    MTATLS_HOOK_CONFIG_LOAD = 1,      /* mtatls_config_load_fn */
+    MTATLS_HOOK_CONFIG_EXPLAIN = 2,   /* mtatls_config_explain_fn */
+    MTATLS_HOOK_CONFIG_EXPORT = 3,    /* mtatls_config_export_fn */
+    MTATLS_HOOK_CONFIG_SCHEMA = 4,    /* mtatls_config_schema_fn */
+    MTATLS_HOOK_CONN_SETUP = 10,      /* mtatls_conn_setup_fn */
+    MTATLS_HOOK_EHLO = 11,            /* mtatls_ehlo_fn */
+    MTATLS_HOOK_STARTTLS_BEGIN = 12,  /* mtatls_starttls_begin_fn */
+    MTATLS_HOOK_STARTTLS_STEP = 13,   /* mtatls_starttls_step_fn */
+    MTATLS_HOOK_STARTTLS_FINISH = 14, /* mtatls_starttls_finish_fn */
+    MTATLS_HOOK_TLS_READ = 15,        /* mtatls_tls_read_fn */
+    MTATLS_HOOK_TLS_WRITE = 16,       /* mtatls_tls_write_fn */
+    MTATLS_HOOK_TLS_SHUTDOWN = 17,    /* mtatls_tls_shutdown_fn */
+    MTATLS_HOOK_MACRO_LOOKUP = 18,    /* mtatls_macro_lookup_fn */
+    MTATLS_HOOK_CONN_END = 19,        /* mtatls_conn_end_fn */
+    MTATLS_HOOK_UNLOAD = 20           /* mtatls_unload_fn */
 } mtatls_hook_id;
 #define MTATLS_HOOK_ID_LIMIT 32 /* ids are below this; hosts may size tables by it */
 
@@ -167,28 +167,28 @@ typedef struct mtatls_conn mtatls_conn;
  * "none given": no binding means the binding named "default". */
 typedef struct mtatls_policy_key {
     uint32_t struct_size;
-    const char *binding_group;
-    const char *binding;
-    const char *domain;
+    const char* binding_group;
+    const char* binding;
+    const char* domain;
 } mtatls_policy_key;
 
 /* One effective directive, as `mtatls-config eval` prints it. */
 typedef struct mtatls_explain_entry {
     uint32_t struct_size;
-    const char *name;  /* directive name, lower case */
-    const char *value; /* effective value as text */
-    const char *scope; /* "global", "binding \"b\" / domain \"d\"", or "default" */
-    const char *file;  /* NULL for built-in defaults */
+    const char* name;  /* directive name, lower case */
+    const char* value; /* effective value as text */
+    const char* scope; /* "global", "binding \"b\" / domain \"d\"", or "default" */
+    const char* file;  /* NULL for built-in defaults */
     uint32_t line;
     uint32_t column;
 } mtatls_explain_entry;
-typedef void (*mtatls_explain_fn)(void *arg, const mtatls_explain_entry *entry);
+typedef void (*mtatls_explain_fn)(void* arg, const mtatls_explain_entry* entry);
 
 typedef struct mtatls_conn_params {
     uint32_t struct_size;
     mtatls_policy_key policy; /* whose policy applies */
-    const char *mx_host;      /* MX host name (SNI, name checks); may be an IP literal */
-    const char *peer_address; /* numeric address connected to */
+    const char* mx_host;      /* MX host name (SNI, name checks); may be an IP literal */
+    const char* peer_address; /* numeric address connected to */
     uint16_t peer_port;
 } mtatls_conn_params;
 
@@ -206,55 +206,54 @@ typedef struct mtatls_ehlo_result {
 
 /* Load or reload a configuration file.  Atomic: on failure the previous
  * configuration stays in force and every problem goes to `diag`. */
-typedef int (*mtatls_config_load_fn)(void *closure, const char *path,
-                                     const mtatls_diag_sink *diag);
+typedef int (*mtatls_config_load_fn)(void* closure, const char* path, const mtatls_diag_sink* diag);
 /* Report every effective directive for `key` under the loaded
  * configuration, in a fixed order. */
-typedef int (*mtatls_config_explain_fn)(void *closure, const mtatls_policy_key *key,
-                                        mtatls_explain_fn each, void *arg,
-                                        const mtatls_diag_sink *diag);
+typedef int (*mtatls_config_explain_fn)(void* closure, const mtatls_policy_key* key,
+                                        mtatls_explain_fn each, void* arg,
+                                        const mtatls_diag_sink* diag);
 /* Parse `path` (either syntax) and write it out in the native YAML form. */
-typedef int (*mtatls_config_export_fn)(void *closure, const char *path, mtatls_text_fn out,
-                                       void *arg, const mtatls_diag_sink *diag);
+typedef int (*mtatls_config_export_fn)(void* closure, const char* path, mtatls_text_fn out,
+                                       void* arg, const mtatls_diag_sink* diag);
 /* Write the JSON Schema of the native configuration format. */
-typedef int (*mtatls_config_schema_fn)(void *closure, mtatls_text_fn out, void *arg);
+typedef int (*mtatls_config_schema_fn)(void* closure, mtatls_text_fn out, void* arg);
 
 /* Start a delivery attempt: resolves the policy, returns the module's
  * per-attempt state in *conn.  *conn is NULL when the verdict is not
  * CONTINUE; the reply then says why. */
-typedef int (*mtatls_conn_setup_fn)(void *closure, const mtatls_conn_params *params,
-                                    mtatls_conn **conn, mtatls_reply *reply);
+typedef int (*mtatls_conn_setup_fn)(void* closure, const mtatls_conn_params* params,
+                                    mtatls_conn** conn, mtatls_reply* reply);
 /* Parse the raw bytes of the EHLO reply and decide about STARTTLS. */
-typedef int (*mtatls_ehlo_fn)(void *closure, mtatls_conn *conn, const char *reply_bytes,
-                              size_t length, mtatls_ehlo_result *result, mtatls_reply *reply);
+typedef int (*mtatls_ehlo_fn)(void* closure, mtatls_conn* conn, const char* reply_bytes,
+                              size_t length, mtatls_ehlo_result* result, mtatls_reply* reply);
 /* Check the raw reply to STARTTLS (and that nothing follows it), then take
  * over `fd` for the handshake.  The host must not read `fd` itself again.
  * On TEMPFAIL with *retry_plaintext set (a refusal under ifavailable with
  * tls_ifavailable_fallback), the host may retry without TLS on a NEW
  * connection. */
-typedef int (*mtatls_starttls_begin_fn)(void *closure, mtatls_conn *conn, int fd,
-                                        const char *reply_bytes, size_t length,
-                                        mtatls_reply *reply, int *retry_plaintext);
+typedef int (*mtatls_starttls_begin_fn)(void* closure, mtatls_conn* conn, int fd,
+                                        const char* reply_bytes, size_t length, mtatls_reply* reply,
+                                        int* retry_plaintext);
 /* Advance the handshake; never blocks. */
-typedef int (*mtatls_starttls_step_fn)(void *closure, mtatls_conn *conn);
+typedef int (*mtatls_starttls_step_fn)(void* closure, mtatls_conn* conn);
 /* Apply policy to the finished handshake.  On TEMPFAIL with
  * *retry_plaintext set, the host may retry at once without TLS on a NEW
  * connection (tls_ifavailable_fallback). */
-typedef int (*mtatls_starttls_finish_fn)(void *closure, mtatls_conn *conn, mtatls_reply *reply,
-                                         int *retry_plaintext);
-typedef int (*mtatls_tls_read_fn)(void *closure, mtatls_conn *conn, void *buffer, size_t size,
-                                  size_t *done);
-typedef int (*mtatls_tls_write_fn)(void *closure, mtatls_conn *conn, const void *buffer,
-                                   size_t size, size_t *done);
-typedef int (*mtatls_tls_shutdown_fn)(void *closure, mtatls_conn *conn);
+typedef int (*mtatls_starttls_finish_fn)(void* closure, mtatls_conn* conn, mtatls_reply* reply,
+                                         int* retry_plaintext);
+typedef int (*mtatls_tls_read_fn)(void* closure, mtatls_conn* conn, void* buffer, size_t size,
+                                  size_t* done);
+typedef int (*mtatls_tls_write_fn)(void* closure, mtatls_conn* conn, const void* buffer,
+                                   size_t size, size_t* done);
+typedef int (*mtatls_tls_shutdown_fn)(void* closure, mtatls_conn* conn);
 /* Copy the value of macro `name` into `buffer` (NUL-terminated); *length
  * receives the value's length, also when the buffer is too small. */
-typedef int (*mtatls_macro_lookup_fn)(void *closure, mtatls_conn *conn, const char *name,
-                                      char *buffer, size_t size, size_t *length);
+typedef int (*mtatls_macro_lookup_fn)(void* closure, mtatls_conn* conn, const char* name,
+                                      char* buffer, size_t size, size_t* length);
 /* The attempt is over; the module frees `conn`. */
-typedef void (*mtatls_conn_end_fn)(void *closure, mtatls_conn *conn);
+typedef void (*mtatls_conn_end_fn)(void* closure, mtatls_conn* conn);
 /* The host is about to dlclose(); the module frees every closure. */
-typedef void (*mtatls_unload_fn)(void *closure);
+typedef void (*mtatls_unload_fn)(void* closure);
 
 /* ---- Host API (host -> module, in mtatls_plugin_init) -------------------- */
 typedef struct mtatls_host_api {
@@ -262,20 +261,20 @@ typedef struct mtatls_host_api {
     uint16_t abi_major;
     uint16_t abi_minor;
     uint32_t build_signature; /* MTATLS_BUILD_SIGNATURE() of the host */
-    void *host_context;       /* passed back on every call below */
+    void* host_context;       /* passed back on every call below */
     /* The module describes itself; anything but MTATLS_STATUS_OK means the
      * host refuses it and the module must register nothing. */
-    int (*announce)(void *host_context, const mtatls_module_info *info);
+    int (*announce)(void* host_context, const mtatls_module_info* info);
     /* Register `fn` (of the type for `hook`) with `closure`.  A host
      * answers MTATLS_STATUS_NOT_FOUND for a hook id it does not know (a
      * newer module's); the module then carries on without that hook. */
-    int (*register_hook)(void *host_context, int hook, mtatls_hook_fn fn, void *closure);
+    int (*register_hook)(void* host_context, int hook, mtatls_hook_fn fn, void* closure);
     /* A one-line message for the host's log. */
-    void (*log)(void *host_context, int severity, const char *message);
+    void (*log)(void* host_context, int severity, const char* message);
 } mtatls_host_api;
 
 /* The exported entry.  Returns an mtatls_status. */
-typedef int (*mtatls_plugin_init_fn)(const mtatls_host_api *host);
+typedef int (*mtatls_plugin_init_fn)(const mtatls_host_api* host);
 
 #ifdef __cplusplus
 }

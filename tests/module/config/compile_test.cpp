@@ -30,14 +30,19 @@ const Diagnostic* find(const Diagnostics& diagnostics, Severity severity, const 
 TEST_CASE("invalid configurations are refused with a precise error") {
     const ErrorCase cases[] = {
         // Names.
-        {"a.yaml", "tls_verfy: host\n", "unknown key \"tls_verfy\" (did you mean \"tls_verify\"?)", 1, 1},
-        {"a.conf", "tls_verfy = host\n", "unknown directive \"tls_verfy\" (did you mean \"tls_verify\"?)", 1, 1},
+        {"a.yaml", "tls_verfy: host\n", "unknown key \"tls_verfy\" (did you mean \"tls_verify\"?)",
+         1, 1},
+        {"a.conf", "tls_verfy = host\n",
+         "unknown directive \"tls_verfy\" (did you mean \"tls_verify\"?)", 1, 1},
         {"a.conf", "TLS_CIPHERZ = \"HIGH\"\n", "did you mean \"tls_ciphers\"", 1, 1},
         {"a.conf", "tls_frobnicate = yes\n", "unknown directive \"tls_frobnicate\"", 1, 1},
-        {"a.yaml", "bindings:\n  b: {}\n", "unknown key \"bindings\" (did you mean \"binding\"?)", 1, 1},
-        {"a.yaml", "binding:\n  b:\n    max_connections: 3\n", "unknown key \"max_connections\"", 3, 5},
+        {"a.yaml", "bindings:\n  b: {}\n", "unknown key \"bindings\" (did you mean \"binding\"?)",
+         1, 1},
+        {"a.yaml", "binding:\n  b:\n    max_connections: 3\n", "unknown key \"max_connections\"", 3,
+         5},
         // Values.
-        {"a.yaml", "tls: maybe\n", "tls: invalid value \"maybe\" (expected no, ifavailable or required)", 1, 6},
+        {"a.yaml", "tls: maybe\n",
+         "tls: invalid value \"maybe\" (expected no, ifavailable or required)", 1, 6},
         {"a.conf", "\n  tls_verify = \"hots\"\n", "did you mean \"host\"", 2, 16},
         {"a.yaml", "tls_ifavailable_fallback: perhaps\n", "expected true or false", 1, 27},
         {"a.yaml", "tls_engine: gnutls\n", "only the openssl engine", 1, 13},
@@ -45,44 +50,64 @@ TEST_CASE("invalid configurations are refused with a precise error") {
         {"a.yaml", "tls: [a, b]\n", "tls: expects a single value", 1, 6},
         {"a.yaml", "tls_ciphers: NOPE\n", "cipher rule \"NOPE\" matches no cipher", 1, 14},
         {"a.yaml", "tls_ciphers: \"HIGH:!aNULL:FOO\"\n", "cipher rule \"FOO\"", 1, 14},
-        {"a.yaml", "tls_ciphers: \"HIGH:@BOGUS\"\n", "unknown cipher list command \"@BOGUS\"", 1, 14},
-        {"a.yaml", "tlsv13_ciphersuites: TLS_AES_128_GCM_SHA256:TLS_FOO\n", "unknown TLS 1.3 ciphersuite \"TLS_FOO\"", 1, 22},
+        {"a.yaml", "tls_ciphers: \"HIGH:@BOGUS\"\n", "unknown cipher list command \"@BOGUS\"", 1,
+         14},
+        {"a.yaml", "tlsv13_ciphersuites: TLS_AES_128_GCM_SHA256:TLS_FOO\n",
+         "unknown TLS 1.3 ciphersuite \"TLS_FOO\"", 1, 22},
         {"a.yaml", "tls_protocols: \"+ALL:-TLSv9\"\n", "unknown protocol \"TLSv9\"", 1, 16},
         {"a.yaml", "tls_protocols: \"-ALL\"\n", "enables no protocol version", 1, 16},
         {"a.yaml", "tls_protocols: \"+ALL::\"\n", "empty protocol token", 1, 16},
         // Scopes.
-        {"a.yaml", "binding:\n  b:\n    tls_engine: openssl\n", "tls_engine cannot be set in a binding stanza (allowed: global)", 3, 5},
-        {"a.conf", "domain \"x\" { tls_dhparams_file = \"/x\" }\n", "tls_dhparams_file cannot be set in a domain stanza", 1, 14},
-        {"a.conf", "binding \"a\" { binding \"b\" { } }\n", "a binding stanza cannot stand inside a binding stanza", 1, 15},
-        {"a.conf", "domain \"a\" { domain \"b\" { } }\n", "a domain stanza cannot contain other stanzas", 1, 14},
-        {"a.conf", "binding_group \"g\" { binding_group \"h\" { } }\n", "a binding_group stanza cannot stand inside", 1, 21},
+        {"a.yaml", "binding:\n  b:\n    tls_engine: openssl\n",
+         "tls_engine cannot be set in a binding stanza (allowed: global)", 3, 5},
+        {"a.conf", "domain \"x\" { tls_dhparams_file = \"/x\" }\n",
+         "tls_dhparams_file cannot be set in a domain stanza", 1, 14},
+        {"a.conf", "binding \"a\" { binding \"b\" { } }\n",
+         "a binding stanza cannot stand inside a binding stanza", 1, 15},
+        {"a.conf", "domain \"a\" { domain \"b\" { } }\n",
+         "a domain stanza cannot contain other stanzas", 1, 14},
+        {"a.conf", "binding_group \"g\" { binding_group \"h\" { } }\n",
+         "a binding_group stanza cannot stand inside", 1, 21},
         // Duplicates.
-        {"a.conf", "binding \"b\" { }\nbinding_group \"g\" { binding \"b\" { } }\n", "binding \"b\" is already declared at", 2, 21},
-        {"a.conf", "binding_group \"g\" { }\nbinding_group \"g\" { }\n", "binding_group \"g\" is already declared", 2, 1},
-        {"a.conf", "domain \"x.example\" { }\ndomain \"X.Example.\" { }\n", "domain \"x.example\" is already declared in this scope", 2, 1},
-        {"a.conf", "tls = no\nTLS = required\n", "tls is set twice in this stanza (first at line 1)", 2, 1},
+        {"a.conf", "binding \"b\" { }\nbinding_group \"g\" { binding \"b\" { } }\n",
+         "binding \"b\" is already declared at", 2, 21},
+        {"a.conf", "binding_group \"g\" { }\nbinding_group \"g\" { }\n",
+         "binding_group \"g\" is already declared", 2, 1},
+        {"a.conf", "domain \"x.example\" { }\ndomain \"X.Example.\" { }\n",
+         "domain \"x.example\" is already declared in this scope", 2, 1},
+        {"a.conf", "tls = no\nTLS = required\n",
+         "tls is set twice in this stanza (first at line 1)", 2, 1},
         {"a.conf", "domain \"/[/\" { }\n", "invalid regular expression /[/", 1, 1},
         // Files.
         {"a.yaml", "tls_ca: @PKI@/missing.pem\n", "cannot read", 1, 9},
         {"a.yaml", "tls_ca: @PKI@/empty.pem\n", "holds no PEM certificate", 1, 9},
         {"a.yaml", "tls_ca: @PKI@/garbage.pem\n", "holds no PEM certificate", 1, 9},
-        {"a.yaml", "tls_certificate: @PKI@/garbage.pem\ntls_key: @PKI@/client.key\n", "no PEM certificate found", 1, 18},
-        {"a.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/encrypted.key\n", "encrypted keys are not supported", 2, 10},
-        {"a.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/stray.key\n", "does not match certificate", 2, 1},
-        {"a.yaml", "tls_certificate: @PKI@/client.pem\n", "holds no private key and no tls_key applies", 1, 1},
+        {"a.yaml", "tls_certificate: @PKI@/garbage.pem\ntls_key: @PKI@/client.key\n",
+         "no PEM certificate found", 1, 18},
+        {"a.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/encrypted.key\n",
+         "encrypted keys are not supported", 2, 10},
+        {"a.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/stray.key\n",
+         "does not match certificate", 2, 1},
+        {"a.yaml", "tls_certificate: @PKI@/client.pem\n",
+         "holds no private key and no tls_key applies", 1, 1},
         {"a.yaml", "tls_dhparams_file: @PKI@/dh1024.pem\n", "too weak", 1, 20},
         {"a.yaml", "tls_dhparams_file: @PKI@/client.pem\n", "no PEM DH parameters", 1, 20},
         {"a.yaml", "tls_key: \"\"\n", "empty path", 1, 10},
         // Combinations only visible once scopes are resolved.
-        {"a.yaml", "binding:\n  b:\n    tls_certificate: @PKI@/client.pem\n    domain:\n      x.example:\n        tls_key: @PKI@/other.key\n",
+        {"a.yaml",
+         "binding:\n  b:\n    tls_certificate: @PKI@/client.pem\n    domain:\n      x.example:\n   "
+         "     tls_key: @PKI@/other.key\n",
          "for binding \"b\", domain \"x.example\"", 6, 9},
         {"a.yaml", "tls_protocols: \"+ALL:+TLSv1.0\"\nbinding:\n  b:\n    tls_verify: host\n",
-         "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify = no; for binding \"b\"", 1, 1},
+         "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify = no; for "
+         "binding \"b\"",
+         1, 1},
         {"a.yaml", "tls_ciphers: \"HIGH;FOO\"\n", "cipher rule \"FOO\"", 1, 14},
         {"a.yaml", "tls_ciphers: \"RC4\"\n", "cipher rule \"RC4\" matches no cipher", 1, 14},
         {"a.yaml", "tls_ciphers: \"HIGH:!aNUL\"\n", "cipher rule \"!aNUL\"", 1, 14},
         {"a.conf", "tls_ciphers = <<EOF\nHIGH\nFOO\nEOF\n", "cipher rule \"FOO\"", 1, 15},
-        {"a.conf", "bindng \"b1\" { tls = required }\n", "unknown stanza \"bindng\" (did you mean \"binding\"?)", 1, 1},
+        {"a.conf", "bindng \"b1\" { tls = required }\n",
+         "unknown stanza \"bindng\" (did you mean \"binding\"?)", 1, 1},
         {"a.conf", "Domian \"x\" { }\n", "did you mean \"domain\"", 1, 1},
         // Syntax.
         {"a.yaml", "tls: [\n", "YAML syntax error", 2, 0},
@@ -113,17 +138,22 @@ TEST_CASE("valid configurations load, with warnings where something has no effec
     const Case cases[] = {
         {"ok.yaml", "tls: Required\nTLS_Verify: HOST\n", nullptr},
         {"ok.yaml", "tls_certificate: @PKI@/client-combined.pem\n", nullptr},
-        {"ok.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/client.key\nbinding:\n  b:\n    tls_certificate: none\n", nullptr},
+        {"ok.yaml",
+         "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/client.key\nbinding:\n  b:\n    "
+         "tls_certificate: none\n",
+         nullptr},
         {"ok.yaml", "tls_ca: @PKI@/bundle.pem\ntls_verify: ca\n", nullptr},
         {"ok.yaml", "tls_ciphers: \"HIGH:!aNULL:!MD5:@STRENGTH\"\n", nullptr},
         {"ok.yaml", "tls_ciphers: \"HIGH:!aNULL:!RC4:!3DES:!IDEA:-SEED\"\n", nullptr},
-        {"ok.yaml", "tlsv13_ciphersuites: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256\n", nullptr},
+        {"ok.yaml", "tlsv13_ciphersuites: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256\n",
+         nullptr},
         {"ok.yaml", "tls_protocols: \"+ALL:-TLSv1.3\"\n", nullptr},
         {"ok.yaml", "tls_protocols: \"+ALL:+TLSv1.1\"\ntls_verify: \"no\"\n", nullptr},
         {"ok.yaml", "tls_protocols: \"+ALL:+SSLv3\"\n", "SSLv3 can never be enabled"},
         {"ok.yaml", "tls_dhparams_file: @PKI@/dh2048.pem\n", "only concerns inbound TLS"},
         {"ok.yaml", "starttls_injection_policy: allow\n", "only concerns inbound TLS"},
-        {"ok.yaml", "crypto_lock_method: EC_SSL_MUTEX\nssl_lock_method: spinlock\n", "obsolete and ignored"},
+        {"ok.yaml", "crypto_lock_method: EC_SSL_MUTEX\nssl_lock_method: spinlock\n",
+         "obsolete and ignored"},
         {"ok.yaml", "tls_ifavailable_fallback: no\ntls_enable_dhe_ciphers: off\n", nullptr},
         {"ok.yaml", "", nullptr},
         {"ok.conf", "# only comments\n", nullptr},
@@ -141,10 +171,12 @@ TEST_CASE("valid configurations load, with warnings where something has no effec
 }
 
 TEST_CASE("obsolete directives warn once, not once per use") {
-    const auto compiled = compile_text("obsolete.yaml", "crypto_lock_method: EC_SSL_MUTEX\nssl_lock_method: mutex\n");
+    const auto compiled =
+        compile_text("obsolete.yaml", "crypto_lock_method: EC_SSL_MUTEX\nssl_lock_method: mutex\n");
     REQUIRE(compiled.config);
     int warnings = 0;
-    for (const auto& d : compiled.diagnostics.items()) warnings += d.severity == Severity::warning;
+    for (const auto& d : compiled.diagnostics.items())
+        warnings += d.severity == Severity::warning;
     CHECK(warnings == 1);
 }
 
@@ -170,7 +202,8 @@ binding "b" {
 }
 
 TEST_CASE("a broken key file is one error, not two") {
-    const auto compiled = compile_text("enc.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/encrypted.key\n");
+    const auto compiled = compile_text(
+        "enc.yaml", "tls_certificate: @PKI@/client.pem\ntls_key: @PKI@/encrypted.key\n");
     CHECK(compiled.diagnostics.error_count() == 1);
 }
 

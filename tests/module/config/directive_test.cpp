@@ -14,12 +14,17 @@ TEST_CASE("directive names match case-insensitively and typos get a hint") {
         const char* want;
     };
     const Case cases[] = {
-        {"tls_verfy", "tls_verify"},     {"tls_vrefiy", "tls_verify"},
-        {"tsl", "tls"},                  {"tls_cert", ""},
-        {"tls_certificat", "tls_certificate"}, {"TLS_PROTOCOL", "tls_protocols"},
-        {"max_outbound_connections", ""}, {"", ""},
+        {"tls_verfy", "tls_verify"},
+        {"tls_vrefiy", "tls_verify"},
+        {"tsl", "tls"},
+        {"tls_cert", ""},
+        {"tls_certificat", "tls_certificate"},
+        {"TLS_PROTOCOL", "tls_protocols"},
+        {"max_outbound_connections", ""},
+        {"", ""},
     };
-    for (const Case& c : cases) CHECK_MESSAGE(suggest_directive(c.typo) == c.want, c.typo);
+    for (const Case& c : cases)
+        CHECK_MESSAGE(suggest_directive(c.typo) == c.want, c.typo);
 }
 
 TEST_CASE("which unknown Momentum options are meant as TLS directives") {
@@ -39,7 +44,8 @@ TEST_CASE("the table is complete and consistent") {
         CHECK(d.scopes != 0);
         if (d.kind == ValueKind::choice || d.kind == ValueKind::boolean) {
             bool default_listed = false;
-            for (const char* choice : d.choices) default_listed |= std::string(choice) == d.default_value;
+            for (const char* choice : d.choices)
+                default_listed |= std::string(choice) == d.default_value;
             CHECK_MESSAGE(default_listed, d.name);
         }
     }

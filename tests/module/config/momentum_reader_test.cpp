@@ -46,7 +46,8 @@ Result read(const std::filesystem::path& path) {
 
 std::string diagnostics_text(const Diagnostics& diag) {
     std::string out;
-    for (const auto& d : diag.items()) out += mtatls::config::format(d) + "\n";
+    for (const auto& d : diag.items())
+        out += mtatls::config::format(d) + "\n";
     return out;
 }
 
@@ -104,7 +105,8 @@ std::string dump_ignored(const Document& doc) {
 
 // The single error a failing parse must produce, as "LINE:COL [SCOPE] MESSAGE".
 std::string only_error(const Result& r) {
-    if (r.diag.items().size() != 1) return "expected exactly one diagnostic, got:\n" + diagnostics_text(r.diag);
+    if (r.diag.items().size() != 1)
+        return "expected exactly one diagnostic, got:\n" + diagnostics_text(r.diag);
     const auto& d = r.diag.items().front();
     std::string out = std::to_string(d.line) + ":" + std::to_string(d.column);
     if (!d.scope.empty()) out += " [" + d.scope + "]";
@@ -215,19 +217,23 @@ TEST_CASE("momentum: values, comments, keywords and stanza forms") {
          "# a comment\n\n   # indented\ntls = no # trailing\n#last", R"(tls="no")"},
         {"# ends a bare word", "tls = no#comment", R"(tls="no")"},
         {"# inside a string is text", R"(x = "a # b" # c)", R"(x="a # b")"},
-        {"escapes", R"(x = "q\"b\\s\nn\tt\qz")", "x=\"q\"b\\s\nn\tt" "qz\""},
+        {"escapes", R"(x = "q\"b\\s\nn\tt\qz")",
+         "x=\"q\"b\\s\nn\tt"
+         "qz\""},
         {"empty string", R"(x = "")", R"(x="")"},
         {"escaped newline is kept", "x = \"a\\\nb\"", "x=\"a\nb\""},
         {"comma is a word character outside lists", "tls_ciphers = HIGH:!aNULL,!MD5",
          R"(tls_ciphers="HIGH:!aNULL,!MD5")"},
         {"bare path", "tls_ca = /etc/ssl/ca.pem", R"(tls_ca="/etc/ssl/ca.pem")"},
         {"non-ASCII bytes in words", "x = caf\xC3\xA9", "x=\"caf\xC3\xA9\""},
-        {"list with optional commas", R"(debug_flags = ( a b, "c d" ,e ))", R"(debug_flags="a b c d e")"},
+        {"list with optional commas", R"(debug_flags = ( a b, "c d" ,e ))",
+         R"(debug_flags="a b c d e")"},
         {"list over several lines", "debug_flags = (\n  a,\n  b # why\n)\nx = y",
          R"(debug_flags="a b" x="y")"},
         {"empty list", "debug_flags = ()", R"(debug_flags="")"},
         {"heredoc", "x = <<EOT\nline 1\n  line 2\nEOT\ny = z", "x=\"line 1\n  line 2\" y=\"z\""},
-        {"heredoc ends only at an exact line", "x = <<EOT\n EOT\nEOT \nEOTX\nEOT", "x=\" EOT\nEOT \nEOTX\""},
+        {"heredoc ends only at an exact line", "x = <<EOT\n EOT\nEOT \nEOTX\nEOT",
+         "x=\" EOT\nEOT \nEOTX\""},
         {"heredoc keeps # and quotes", "x = <<END # note\na \"#\" b\nEND", "x=\"a \"#\" b\""},
         {"empty heredoc", "x = <<EOT\nEOT", R"(x="")"},
         {"heredoc at end of file without newline", "x = <<E\nv\nE", R"(x="v")"},
@@ -239,18 +245,21 @@ TEST_CASE("momentum: values, comments, keywords and stanza forms") {
          R"(binding_group "g" { binding "b" { domain "d" { TLS="required" } } })"},
         {"brace on its own line", "binding \"b\"\n{\n  tls = no\n}", R"(binding "b" { tls="no" })"},
         {"empty stanza", "domain \"x\" {}", R"(domain "x" { })"},
-        {"bare stanza name", "domain example.com { tls = no }", R"(domain "example.com" { tls="no" })"},
+        {"bare stanza name", "domain example.com { tls = no }",
+         R"(domain "example.com" { tls="no" })"},
         {"escaped stanza name", R"(binding "a\"b" {})", R"(binding "a"b" { })"},
         {"regex domain kept verbatim", R"(domain "/^.*\.example\.com$/" { tls = required })",
          R"(domain "/^.*\.example\.com$/" { tls="required" })"},
         {"bare regex domain", R"(domain /^mx\d+\./ {})", R"(domain "/^mx\d+\./" { })"},
         {"nesting is not validated here", "domain a { domain b { tls = no } }",
          R"(domain "a" { domain "b" { tls="no" } })"},
-        {"non-TLS options are recorded", "max_outbound_connections = 20\nbinding b { Bind_Address = 10.0.0.1 }",
+        {"non-TLS options are recorded",
+         "max_outbound_connections = 20\nbinding b { Bind_Address = 10.0.0.1 }",
          R"(max_outbound_connections="20" binding "b" { Bind_Address="10.0.0.1" })"},
         {"declaration order", "binding a {}\nx = 1\nbinding b {}\ndomain c {}",
          R"(x="1" binding "a" { } binding "b" { } domain "c" { })"},
-        {"list for a non-TLS option", "binding b { ehlo_hosts = ( a b ) }", R"(binding "b" { ehlo_hosts="a b" })"},
+        {"list for a non-TLS option", "binding b { ehlo_hosts = ( a b ) }",
+         R"(binding "b" { ehlo_hosts="a b" })"},
         {"empty input", "", ""},
         {"only blanks", " \t\r\n\n", ""},
     };
@@ -271,9 +280,12 @@ TEST_CASE("momentum: other stanzas are skipped and listed once") {
         std::string_view want_ignored;
     };
     const Case cases[] = {
-        {"nested braces inside", "esmtp_listener {\n  listen \":25\" {\n    peer \"10.0.0.0/8\" { tls = required }\n  }\n}\ntls = no",
+        {"nested braces inside",
+         "esmtp_listener {\n  listen \":25\" {\n    peer \"10.0.0.0/8\" { tls = required }\n  "
+         "}\n}\ntls = no",
          R"(tls="no")", R"(stanza "esmtp_listener"@0:1:1)"},
-        {"keyword lower-cased, argument added", "Listen \":25\" { }", "", R"(stanza "listen" ":25"@0:1:1)"},
+        {"keyword lower-cased, argument added", "Listen \":25\" { }", "",
+         R"(stanza "listen" ":25"@0:1:1)"},
         {"several arguments, bare and quoted", "pathway_group a \"b c\" {}", "",
          R"(stanza "pathway_group" "a" "b c"@0:1:1)"},
         {"argument as written", R"(peer "a\"b" {})", "", R"(stanza "peer" "a\"b"@0:1:1)"},
@@ -283,10 +295,11 @@ TEST_CASE("momentum: other stanzas are skipped and listed once") {
          R"(stanza "keys"@0:1:1)"},
         {"includes inside are not followed", "spool { include \"/nonexistent/file.conf\" }", "",
          R"(stanza "spool"@0:1:1)"},
-        {"a list of a TLS option inside is not checked", "esmtp_listener { tls_ciphers = ( a b ) }", "",
-         R"(stanza "esmtp_listener"@0:1:1)"},
-        {"braces in strings, heredocs and comments", "scriptlet s {\n  a = \"}\"\n  b = <<X\n}\nX\n  # }\n}\ntls = no",
-         R"(tls="no")", R"(stanza "scriptlet" "s"@0:1:1)"},
+        {"a list of a TLS option inside is not checked", "esmtp_listener { tls_ciphers = ( a b ) }",
+         "", R"(stanza "esmtp_listener"@0:1:1)"},
+        {"braces in strings, heredocs and comments",
+         "scriptlet s {\n  a = \"}\"\n  b = <<X\n}\nX\n  # }\n}\ntls = no", R"(tls="no")",
+         R"(stanza "scriptlet" "s"@0:1:1)"},
         {"two skipped stanzas", "spool {}\nesmtp_listener {}", "",
          R"(stanza "spool"@0:1:1 | stanza "esmtp_listener"@0:2:1)"},
     };
@@ -308,7 +321,8 @@ TEST_CASE("momentum: syntax errors name one position and stop") {
     };
     const Case cases[] = {
         {"missing =", "tls_verify host\n", R"(1:12 expected "=" or "{" after "tls_verify")"},
-        {"missing = and value", "tls_verify\ntls = no", R"(1:11 expected "=" or "{" after "tls_verify")"},
+        {"missing = and value", "tls_verify\ntls = no",
+         R"(1:11 expected "=" or "{" after "tls_verify")"},
         {"missing = does not swallow the next stanza", "tls_verify host\nbinding \"b\" {\n}\n",
          R"(1:12 expected "=" or "{" after "tls_verify")"},
         {"unquoted value with a space", "tls_ciphers = HIGH MEDIUM\n",
@@ -319,8 +333,10 @@ TEST_CASE("momentum: syntax errors name one position and stop") {
         {"name at end of file", "binding b { }\ntls", R"(2:4 expected "=" or "{" after "tls")"},
         {"nested scope is named", "binding \"x\" {\n  domain \"y\" {\n    tls_verify host\n  }\n}",
          R"(3:16 [binding "x" / domain "y"] expected "=" or "{" after "tls_verify")"},
-        {"unterminated string at end of line", "tls = \"abc\ntls_ca = x", "1:7 unterminated string"},
-        {"unterminated string at end of file", "binding b {\n  tls = \"abc", "2:9 [binding \"b\"] unterminated string"},
+        {"unterminated string at end of line", "tls = \"abc\ntls_ca = x",
+         "1:7 unterminated string"},
+        {"unterminated string at end of file", "binding b {\n  tls = \"abc",
+         "2:9 [binding \"b\"] unterminated string"},
         {"backslash at end of file", "tls = \"abc\\", "1:7 unterminated string"},
         {"missing }", "binding \"x\" {\n  tls = y\n",
          R"(3:1 [binding "x"] missing "}" for binding "x" opened at line 1)"},
@@ -329,46 +345,73 @@ TEST_CASE("momentum: syntax errors name one position and stop") {
         {"stray }", "}", R"(1:1 unexpected "}")"},
         {"stray } after a stanza", "binding \"x\" { }\n}", R"(2:1 unexpected "}")"},
         {"statement starting with =", "= x", R"(1:1 expected an option or stanza name, got "=")"},
-        {"statement starting with a string", "\"tls\" = x", R"(1:1 expected an option or stanza name, got string "tls")"},
-        {"statement starting with )", "tls = x )", R"~(1:9 expected an option or stanza name, got ")")~"},
-        {"missing value at end of line", "tls_ca =\ntls = required", R"(1:9 missing value after "tls_ca =")"},
+        {"statement starting with a string", "\"tls\" = x",
+         R"(1:1 expected an option or stanza name, got string "tls")"},
+        {"statement starting with )", "tls = x )",
+         R"~(1:9 expected an option or stanza name, got ")")~"},
+        {"missing value at end of line", "tls_ca =\ntls = required",
+         R"(1:9 missing value after "tls_ca =")"},
         {"missing value at end of file", "tls_ca = ", R"(1:9 missing value after "tls_ca =")"},
-        {"value is a brace", "binding b { tls = }", R"(1:19 [binding "b"] expected a value after "tls =", got "}")"},
+        {"value is a brace", "binding b { tls = }",
+         R"(1:19 [binding "b"] expected a value after "tls =", got "}")"},
         {"value is =", "tls = = x", R"(1:7 expected a value after "tls =", got "=")"},
-        {"list for tls_*", "tls_ca = (a b)", R"(1:10 option "tls_ca" expects a single value, not a list)"},
+        {"list for tls_*", "tls_ca = (a b)",
+         R"(1:10 option "tls_ca" expects a single value, not a list)"},
         {"list for TLS (case)", "binding b { TLS = ( required ) }",
          R"(1:19 [binding "b"] option "TLS" expects a single value, not a list)"},
-        {"list for ssl_*", "SSL_lock_method = ( mutex )", R"(1:19 option "SSL_lock_method" expects a single value, not a list)"},
+        {"list for ssl_*", "SSL_lock_method = ( mutex )",
+         R"(1:19 option "SSL_lock_method" expects a single value, not a list)"},
         {"list for starttls_*", "starttls_injection_policy = (reject)",
          R"(1:29 option "starttls_injection_policy" expects a single value, not a list)"},
         {"list for crypto_lock_*", "crypto_lock_method = (x)",
          R"(1:22 option "crypto_lock_method" expects a single value, not a list)"},
         {"brace inside a list", "debug = (a { b)", R"(1:12 unexpected "{" in the list of "debug")"},
         {"nested list", "debug = (a (b))", R"(1:12 unexpected "(" in the list of "debug")"},
-        {"unterminated list", "debug = (a b\n", R"~(2:1 missing ")" for the list of "debug" opened at line 1)~"},
-        {"unterminated heredoc", "x = <<EOT\nabc\n", R"(1:5 unterminated heredoc: no line "EOT" before the end of the file)"},
-        {"heredoc tag at end of file", "x = <<EOT", R"(1:5 unterminated heredoc: no line "EOT" before the end of the file)"},
-        {"text after a heredoc tag", "x = <<EOT junk\nEOT", R"(1:11 expected the end of the line after "<<EOT")"},
+        {"unterminated list", "debug = (a b\n",
+         R"~(2:1 missing ")" for the list of "debug" opened at line 1)~"},
+        {"unterminated heredoc", "x = <<EOT\nabc\n",
+         R"(1:5 unterminated heredoc: no line "EOT" before the end of the file)"},
+        {"heredoc tag at end of file", "x = <<EOT",
+         R"(1:5 unterminated heredoc: no line "EOT" before the end of the file)"},
+        {"text after a heredoc tag", "x = <<EOT junk\nEOT",
+         R"(1:11 expected the end of the line after "<<EOT")"},
         {"heredoc without tag", "x = <<\n\n", R"(1:5 a heredoc needs a tag after "<<")"},
         {"binding without name", "binding { }", "1:1 binding stanza needs exactly one name"},
         {"binding with two names", "binding a b { }", "1:1 binding stanza needs exactly one name"},
         {"domain without name", "Domain {}", "1:1 domain stanza needs exactly one name"},
         {"binding_group with two names", "binding_group \"a\" \"b\" {}",
          "1:1 binding_group stanza needs exactly one name"},
-        {"stanza arguments on the next line", "binding \"x\"\n\"y\" {}", R"(1:9 expected "=" or "{" after "binding")"},
+        {"stanza arguments on the next line", "binding \"x\"\n\"y\" {}",
+         R"(1:9 expected "=" or "{" after "binding")"},
         {"error inside a skipped stanza", "esmtp_listener {\n  listen \":25\" {\n    x =\n  }\n}",
          R"(3:8 [esmtp_listener / listen ":25"] missing value after "x =")"},
-        {"control byte in a word", "tls = re\x01quired", "1:9 unexpected control byte 0x01 (only tab, CR and LF may appear outside quoted strings)"},
-        {"NUL after a name", "tls\0 = x"sv, "1:4 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted strings)"},
-        {"NUL at the start", "\0"sv, "1:1 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted strings)"},
-        {"NUL in a comment", "# a\0\ntls = x"sv, "1:4 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted strings)"},
-        {"DEL", "a = b\x7f", "1:6 unexpected control byte 0x7f (only tab, CR and LF may appear outside quoted strings)"},
-        {"vertical tab", "a = b\n\v", "2:1 unexpected control byte 0x0b (only tab, CR and LF may appear outside quoted strings)"},
-        {"form feed in a skipped stanza", "spool {\n \f }", "2:2 [spool] unexpected control byte 0x0c (only tab, CR and LF may appear outside quoted strings)"},
+        {"control byte in a word", "tls = re\x01quired",
+         "1:9 unexpected control byte 0x01 (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"NUL after a name", "tls\0 = x"sv,
+         "1:4 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"NUL at the start", "\0"sv,
+         "1:1 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"NUL in a comment", "# a\0\ntls = x"sv,
+         "1:4 unexpected control byte 0x00 (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"DEL", "a = b\x7f",
+         "1:6 unexpected control byte 0x7f (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"vertical tab", "a = b\n\v",
+         "2:1 unexpected control byte 0x0b (only tab, CR and LF may appear outside quoted "
+         "strings)"},
+        {"form feed in a skipped stanza", "spool {\n \f }",
+         "2:2 [spool] unexpected control byte 0x0c (only tab, CR and LF may appear outside quoted "
+         "strings)"},
         {"NUL in a string", "tls = \"a\0b\""sv, "1:9 NUL byte inside a quoted string"},
         {"escaped NUL in a string", "tls = \"a\\\0b\""sv, "1:10 NUL byte inside a quoted string"},
         {"NUL in a heredoc", "x = <<E\na\0\nE"sv, "2:2 NUL byte inside a heredoc"},
-        {"control byte after a heredoc tag", "x = <<E \x01\nE", "1:9 unexpected control byte 0x01 (only tab, CR and LF may appear outside quoted strings)"},
+        {"control byte after a heredoc tag", "x = <<E \x01\nE",
+         "1:9 unexpected control byte 0x01 (only tab, CR and LF may appear outside quoted "
+         "strings)"},
     };
     for (const Case& c : cases) {
         INFO("case: " << c.label);
@@ -390,8 +433,10 @@ TEST_CASE("momentum: control bytes are allowed inside strings") {
 TEST_CASE("momentum: nesting depth is bounded") {
     const auto nested = [](int depth, std::string_view keyword) {
         std::string text;
-        for (int i = 0; i < depth; ++i) text += std::string(keyword) + " \"g" + std::to_string(i) + "\" {\n";
-        for (int i = 0; i < depth; ++i) text += "}\n";
+        for (int i = 0; i < depth; ++i)
+            text += std::string(keyword) + " \"g" + std::to_string(i) + "\" {\n";
+        for (int i = 0; i < depth; ++i)
+            text += "}\n";
         return text;
     };
 
@@ -455,7 +500,8 @@ TEST_CASE("momentum: read_momentum_file") {
         CHECK_FALSE(r.ok);
         REQUIRE(r.diag.items().size() == 1);
         CHECK(mtatls::config::format(r.diag.items()[0]) ==
-              path.string() + R"(:3:14: error: [binding "b"] expected "=" or "{" after "tls_verify")");
+              path.string() +
+                  R"(:3:14: error: [binding "b"] expected "=" or "{" after "tls_verify")");
     }
 }
 
@@ -463,17 +509,19 @@ TEST_CASE("momentum: include splices files into the enclosing stanza") {
     TempDir dir;
     dir.write("sub/inc.conf", "tls_key = k\nreadonly_include \"more.conf\"\n");
     dir.write("sub/more.conf", "domain \"d\" { tls = required }\n");
-    const auto main_path = dir.write("main.conf",
-                                     "tls = ifavailable\n"
-                                     "binding \"b\" {\n"
-                                     "  INCLUDE \"sub/inc.conf\"\n"
-                                     "  tls_verify = host\n"
-                                     "}\n");
+    const auto main_path = dir.write("main.conf", "tls = ifavailable\n"
+                                                  "binding \"b\" {\n"
+                                                  "  INCLUDE \"sub/inc.conf\"\n"
+                                                  "  tls_verify = host\n"
+                                                  "}\n");
     const Result r = read(main_path);
     INFO(diagnostics_text(r.diag));
     REQUIRE(r.ok);
-    CHECK(dump(r.doc) == R"(tls="ifavailable" binding "b" { tls_key="k" tls_verify="host" domain "d" { tls="required" } })");
-    CHECK(r.doc.files == std::vector<std::string>{main_path.string(), (dir.path / "sub/inc.conf").string(),
+    CHECK(
+        dump(r.doc) ==
+        R"(tls="ifavailable" binding "b" { tls_key="k" tls_verify="host" domain "d" { tls="required" } })");
+    CHECK(r.doc.files == std::vector<std::string>{main_path.string(),
+                                                  (dir.path / "sub/inc.conf").string(),
                                                   (dir.path / "sub/more.conf").string()});
     CHECK(dump_positions(r.doc) == "tls@0:1:1=0:1:7 binding@0:2:1 { tls_key@1:1:1=1:1:11 "
                                    "tls_verify@0:4:3=0:4:16 domain@2:1:1 { tls@2:1:14=2:1:20 } } ");
@@ -488,8 +536,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
         dir.write("rel.conf", "b = 2\n");
         Result r;
         r.doc.files = {(dir.path / "virtual.conf").string()};
-        r.ok = mtatls::config::parse_momentum_text("include " + abs.string() + "\ninclude \"rel.conf\"\n", 0,
-                                                   r.doc, r.diag);
+        r.ok = mtatls::config::parse_momentum_text(
+            "include " + abs.string() + "\ninclude \"rel.conf\"\n", 0, r.doc, r.diag);
         INFO(diagnostics_text(r.diag));
         CHECK(r.ok);
         CHECK(dump(r.doc) == R"(a="1" b="2")");
@@ -510,7 +558,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
         CHECK_FALSE(r.ok);
         REQUIRE(r.diag.items().size() == 1);
         CHECK(r.diag.items()[0].file == d + "/b.conf");
-        CHECK(only_error(r) == "2:11 [binding \"b\"] include loop: \"" + d + "/./a.conf\" is already being read");
+        CHECK(only_error(r) ==
+              "2:11 [binding \"b\"] include loop: \"" + d + "/./a.conf\" is already being read");
     }
     SUBCASE("a file including itself") {
         dir.write("self.conf", "include \"self.conf\"\n");
@@ -524,7 +573,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
         CHECK_FALSE(r.ok);
         REQUIRE(r.diag.items().size() == 1);
         CHECK(r.diag.items()[0].file == main_path.string());
-        CHECK(only_error(r) == R"(2:11 cannot read include file "nope.conf": No such file or directory)");
+        CHECK(only_error(r) ==
+              R"(2:11 cannot read include file "nope.conf": No such file or directory)");
     }
     SUBCASE("including a directory") {
         std::filesystem::create_directories(dir.path / "subdir");
@@ -541,7 +591,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
         // f0 includes f1 ... includes fN; fN holds one option.
         const auto chain = [&](int levels) {
             for (int i = 0; i < levels; ++i)
-                dir.write("f" + std::to_string(i) + ".conf", "include \"f" + std::to_string(i + 1) + ".conf\"\n");
+                dir.write("f" + std::to_string(i) + ".conf",
+                          "include \"f" + std::to_string(i + 1) + ".conf\"\n");
             dir.write("f" + std::to_string(levels) + ".conf", "deepest = yes\n");
             return read(dir.path / "f0.conf");
         };
@@ -558,7 +609,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
     }
     SUBCASE("errors inside an included file name that file and the enclosing scope") {
         dir.write("bad.conf", "tls = no\ntls_verify host\n");
-        const Result r = read(dir.write("main.conf", "binding \"b\" {\n  include \"bad.conf\"\n}\n"));
+        const Result r =
+            read(dir.write("main.conf", "binding \"b\" {\n  include \"bad.conf\"\n}\n"));
         CHECK_FALSE(r.ok);
         REQUIRE(r.diag.items().size() == 1);
         CHECK(r.diag.items()[0].file == d + "/bad.conf");
@@ -566,7 +618,8 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
     }
     SUBCASE("an included file cannot close the enclosing stanza") {
         dir.write("close.conf", "tls = no\n}\n");
-        const Result r = read(dir.write("main.conf", "binding \"b\" {\n  include \"close.conf\"\n"));
+        const Result r =
+            read(dir.write("main.conf", "binding \"b\" {\n  include \"close.conf\"\n"));
         CHECK(only_error(r) == R"(2:1 [binding "b"] unexpected "}")");
         CHECK(r.diag.items()[0].file == d + "/close.conf");
     }
@@ -578,9 +631,11 @@ TEST_CASE("momentum: include paths, loops, depth and errors") {
     }
     SUBCASE("nesting depth continues across includes") {
         std::string outer;
-        for (int i = 0; i < 63; ++i) outer += "domain d {\n";
+        for (int i = 0; i < 63; ++i)
+            outer += "domain d {\n";
         outer += "include \"inner.conf\"\n";
-        for (int i = 0; i < 63; ++i) outer += "}\n";
+        for (int i = 0; i < 63; ++i)
+            outer += "}\n";
         dir.write("inner.conf", "domain a {\n  domain b { }\n}\n");
         const Result r = read(dir.write("main.conf", outer));
         CHECK_FALSE(r.ok);

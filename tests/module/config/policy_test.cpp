@@ -68,13 +68,14 @@ TEST_CASE("every precedence rank wins over all ranks below it") {
     };
     for (const Case& c : cases) {
         std::set<int> ranks;
-        for (int r = c.first_rank; r <= 7; ++r) ranks.insert(r);
+        for (int r = c.first_rank; r <= 7; ++r)
+            ranks.insert(r);
         const auto compiled = compile_text("ranks.yaml", ranked_config(ranks), false);
         REQUIRE_MESSAGE(compiled.config, compiled.text());
         const Effective e = compiled.config->resolve({"G", c.binding, "d.example"});
         INFO("binding ", c.binding, ", ranks ", c.first_rank, "..7");
-        CHECK_MESSAGE(e[Directive::tls_ca].value == c.want_value,
-                      "got ", e[Directive::tls_ca].value, ", want ", c.want_value);
+        CHECK_MESSAGE(e[Directive::tls_ca].value == c.want_value, "got ",
+                      e[Directive::tls_ca].value, ", want ", c.want_value);
         CHECK(e.rank(Directive::tls_ca) == c.want_rank);
     }
 }
@@ -99,7 +100,8 @@ binding:
   b:
     domain:
       "/^x\\./": {tls_ca: /binding-regex}
-)", false);
+)",
+                                       false);
     REQUIRE_MESSAGE(compiled.config, compiled.text());
     struct Case {
         const char* binding;
@@ -107,14 +109,14 @@ binding:
         const char* want;
     };
     const Case cases[] = {
-        {"", "mx.example.com", "/exact"},          // exact beats an earlier regex
-        {"", "MX.Example.COM.", "/exact"},         // case and trailing dot ignored
-        {"", "a.example.com", "/regex-first"},     // first matching regex wins
-        {"", "a.other.com", "/regex-second"},      // later regex when the first fails
-        {"", "upper.example.net", "/upper"},       // stanza names normalised too
-        {"", "example.org", ""},                   // nothing matches: default
-        {"b", "x.example.com", "/binding-regex"},  // binding regex beats global exact rank
-        {"b", "mx.example.com", "/exact"},         // binding regex does not match: global exact
+        {"", "mx.example.com", "/exact"},         // exact beats an earlier regex
+        {"", "MX.Example.COM.", "/exact"},        // case and trailing dot ignored
+        {"", "a.example.com", "/regex-first"},    // first matching regex wins
+        {"", "a.other.com", "/regex-second"},     // later regex when the first fails
+        {"", "upper.example.net", "/upper"},      // stanza names normalised too
+        {"", "example.org", ""},                  // nothing matches: default
+        {"b", "x.example.com", "/binding-regex"}, // binding regex beats global exact rank
+        {"b", "mx.example.com", "/exact"},        // binding regex does not match: global exact
     };
     for (const Case& c : cases) {
         const std::string got =
@@ -129,7 +131,8 @@ tls: ifavailable
 binding:
   default: {tls: required}
   other: {}
-)", false);
+)",
+                                       false);
     REQUIRE(compiled.config);
     CHECK(compiled.config->resolve({"", "", "a.example"}).tls() == TlsMode::required);
     CHECK(compiled.config->resolve({"", "default", "a.example"}).tls() == TlsMode::required);
@@ -182,7 +185,8 @@ binding "customer-1" {
     CHECK(other_domain.rank(Directive::tls) == Rank::global);
     CHECK(other_domain[Directive::tls_certificate].value == mtatls::test::pki("client.pem"));
 
-    const Effective other_binding = config.resolve({"", "customer-2", "trusted.partner.example.com"});
+    const Effective other_binding =
+        config.resolve({"", "customer-2", "trusted.partner.example.com"});
     CHECK(other_binding.tls() == TlsMode::ifavailable);
     CHECK(other_binding[Directive::tls_certificate].value == "none");
     CHECK(other_binding.rank(Directive::tls_certificate) == Rank::builtin);
@@ -190,8 +194,8 @@ binding "customer-1" {
 }
 
 TEST_CASE("every effective value names its scope, file and line") {
-    const auto compiled = compile_text("origin.yaml", "tls: required\nbinding:\n  b:\n    tls_verify: host\n",
-                                       false);
+    const auto compiled =
+        compile_text("origin.yaml", "tls: required\nbinding:\n  b:\n    tls_verify: host\n", false);
     REQUIRE(compiled.config);
     const Effective e = compiled.config->resolve({"", "b", "x.example"});
     const Setting& verify = e[Directive::tls_verify];

@@ -29,8 +29,9 @@ Parsed parse(const std::string& text) {
 } // namespace
 
 TEST_CASE("yaml: stanzas nest and keep declaration order and positions") {
-    const Parsed p = parse("tls: required\nbinding_group:\n  g:\n    binding:\n      b:\n        domain:\n"
-                           "          z.example: {tls: \"no\"}\n          a.example: {}\n");
+    const Parsed p =
+        parse("tls: required\nbinding_group:\n  g:\n    binding:\n      b:\n        domain:\n"
+              "          z.example: {tls: \"no\"}\n          a.example: {}\n");
     REQUIRE_MESSAGE(p.ok, p.first_error());
     REQUIRE(p.doc.root.settings.size() == 1);
     CHECK(p.doc.root.settings[0].value_pos.column == 6);
@@ -74,7 +75,8 @@ TEST_CASE("yaml: alias expansion is bounded") {
     for (int i = 1; i < 9; ++i) {
         text += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " {";
         for (int j = 0; j < 10; ++j)
-            text += std::string(j ? ", " : "") + "d" + std::to_string(j) + ": *a" + std::to_string(i - 1);
+            text += std::string(j ? ", " : "") + "d" + std::to_string(j) + ": *a" +
+                    std::to_string(i - 1);
         text += "}\n";
     }
     text += "domain: *a8\n";

@@ -43,7 +43,8 @@ TEST_CASE("the real module loads, announces itself and registers its hooks") {
     SUBCASE("the module refuses a host with another major version or a short struct") {
         void* handle = dlopen(module_path().c_str(), RTLD_NOW | RTLD_NOLOAD);
         REQUIRE(handle != nullptr);
-        auto entry = reinterpret_cast<mtatls_plugin_init_fn>(dlsym(handle, MTATLS_PLUGIN_ENTRY_SYMBOL));
+        auto entry =
+            reinterpret_cast<mtatls_plugin_init_fn>(dlsym(handle, MTATLS_PLUGIN_ENTRY_SYMBOL));
         REQUIRE(symbol_found(entry));
         mtatls_host_api api{};
         api.struct_size = sizeof api;
@@ -85,7 +86,8 @@ TEST_CASE("broken modules are refused with the reason") {
     for (const Case& c : cases) {
         std::string error;
         CHECK_FALSE(host::Module::load(c.path, error));
-        CHECK_MESSAGE(error.find(c.want) != std::string::npos, "got \"", error, "\", want \"", c.want, "\"");
+        CHECK_MESSAGE(error.find(c.want) != std::string::npos, "got \"", error, "\", want \"",
+                      c.want, "\"");
         CHECK(error.find('\n') == std::string::npos);
     }
 }
