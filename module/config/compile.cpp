@@ -7,7 +7,6 @@
 #include "config/protocols.h"
 
 #include <algorithm>
-#include <array>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -60,8 +59,6 @@ class Compiler {
 };
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) { return lowercase(a) == lowercase(b); }
 
 std::string quoted_choices(const DirectiveInfo& d) {
     std::string text;
@@ -390,14 +387,12 @@ std::string Compiler::check_file_once(Directive directive, const std::string& pa
 void Compiler::report_ignored() {
     // A skipped stanza whose keyword is a typo of ours ("bindng") would
     // silently drop its policy: that is an error, not a note.
-    static constexpr std::array<const char*, 3> stanza_keywords{"binding_group", "binding",
-                                                                "domain"};
     for (const IgnoredItem& item : doc_.ignored) {
         constexpr std::string_view prefix = "stanza \"";
         if (!item.what.starts_with(prefix)) continue;
         const std::size_t end = item.what.find('"', prefix.size());
         const std::string word = item.what.substr(prefix.size(), end - prefix.size());
-        if (const std::string hint = closest_match(word, stanza_keywords); !hint.empty())
+        if (const std::string hint = suggest_stanza_keyword(word); !hint.empty())
             diags_.error(file(item.pos), item.pos, "",
                          "unknown stanza \"" + word + "\" (did you mean \"" + hint + "\"?)");
     }
@@ -468,30 +463,24 @@ void Compiler::check_effective(const Effective& effective, const std::string& co
     const Setting& key = effective[Directive::tls_key];
     if (options_.check_files && !broken_identity_file_ && certificate.value != "none" &&
         reported_pairs_.emplace(&certificate, &key).second) {
+        // broken_identity_file_ above: a file that failed its own check has
+        // been reported already and is not paired again.
         const bool key_inline = key.value == "none";
-        auto file_ok = [this](Directive d, const std::string& path) {
-            const auto it = checked_.find(std::to_string(static_cast<int>(d)) + '\0' + path);
-            return it == checked_.end() || it->second.empty();
-        };
-        // A file that failed its own check has been reported already.
-        if (file_ok(Directive::tls_certificate, certificate.value) &&
-            (key_inline || file_ok(Directive::tls_key, key.value))) {
-            const std::string error =
-                check_key_matches(certificate.value, key_inline ? std::string() : key.value);
-            if (!error.empty()) {
-                const Setting& at = key_inline ? certificate : key;
-                diags_.error(
-                    config.file_name(at.pos), at.pos, at.owner ? at.owner->scope_path() : "",
-                    error + " (for " + context + "; certificate from " +
-                        where(config, certificate) + ", key from " + where(config, key) + ")");
-            }
+        const std::string error =
+            check_key_matches(certificate.value, key_inline ? std::string() : key.value);
+        if (!error.empty()) {
+            const Setting& at = key_inline ? certificate : key;
+            diags_.error(config.file_name(at.pos), at.pos, at.owner ? at.owner->scope_path() : "",
+                         error + " (for " + context + "; certificate from " +
+                             where(config, certificate) + ", key from " + where(config, key) + ")");
         }
     }
     const Setting& protocols = effective[Directive::tls_protocols];
     const Setting& verify = effective[Directive::tls_verify];
-    if (legacy_protocols_used_ && effective.verify() != VerifyMode::no &&
-        parse_protocols(protocols.value).legacy() &&
-        reported_pairs_.emplace(&protocols, &verify).second) {
+    // The outcome depends only on this (protocols, verify) pair: decide it
+    // once per pair, not once per combination that shares it.
+    if (legacy_protocols_used_ && reported_pairs_.emplace(&protocols, &verify).second &&
+        effective.verify() != VerifyMode::no && parse_protocols(protocols.value).legacy()) {
         diags_.error(
             config.file_name(protocols.pos), protocols.pos,
             protocols.owner ? protocols.owner->scope_path() : "",

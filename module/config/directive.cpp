@@ -45,12 +45,6 @@ const std::array<DirectiveInfo, directive_count> table{{
 
 char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return lower_ascii(x) == lower_ascii(y);
-           });
-}
-
 // Optimal string alignment distance: insertions, deletions, substitutions
 // and adjacent transpositions, all of cost one ("tls_verfy" is one step).
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -75,6 +69,12 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 } // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return lower_ascii(x) == lower_ascii(y);
+           });
+}
 
 const DirectiveInfo& info(Directive directive) {
     return table[static_cast<std::size_t>(directive)];

@@ -90,5 +90,7 @@ enum class TlsMode : uint8_t { no, ifavailable, required };
 enum class VerifyMode : uint8_t { no, ca, host, optional };
 
 std::string lowercase(std::string_view text);
+// ASCII case-insensitive equality, without building lower-case copies.
+bool iequals(std::string_view a, std::string_view b);
 
 } // namespace mtatls::config

@@ -7,7 +7,9 @@
 
 #include "config/diagnostics.h"
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mtatls::config {
@@ -16,6 +18,12 @@ enum class StanzaKind { global, binding_group, binding, domain };
 
 // The keyword of a stanza kind as written in both syntaxes.
 const char* keyword(StanzaKind kind);
+
+// The named stanza kind a keyword stands for (case-insensitive), if any.
+std::optional<StanzaKind> find_stanza_kind(std::string_view word);
+
+// The stanza keyword `word` is a likely typo of, or empty.
+std::string suggest_stanza_keyword(std::string_view word);
 
 enum class Syntax { yaml, momentum };
 

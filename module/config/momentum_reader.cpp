@@ -35,11 +35,14 @@
 //  * The first error stops parsing; exactly one error is reported.
 #include "config/momentum_reader.h"
 
+#include "config/directive.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -80,24 +83,8 @@ bool is_word_char(unsigned char c, bool in_list) {
     }
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string lowered(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        c = lower(c);
-    return out;
 }
 
 std::string hex_byte(unsigned char c) {
@@ -134,18 +121,6 @@ std::string display(std::string_view text) {
 bool is_scalar_option(std::string_view name) {
     return istarts_with(name, "tls") || istarts_with(name, "ssl") ||
            istarts_with(name, "starttls") || istarts_with(name, "crypto_lock");
-}
-
-bool tls_stanza_kind(std::string_view keyword, StanzaKind& kind) {
-    if (iequals(keyword, "binding_group"))
-        kind = StanzaKind::binding_group;
-    else if (iequals(keyword, "binding"))
-        kind = StanzaKind::binding;
-    else if (iequals(keyword, "domain"))
-        kind = StanzaKind::domain;
-    else
-        return false;
-    return true;
 }
 
 // Closes the FILE even when appending to the buffer throws.
@@ -250,7 +225,7 @@ class Parser {
     }
 
     std::string frame_label(const Frame& f) const {
-        std::string label = lowered(f.keyword);
+        std::string label = lowercase(f.keyword);
         if (f.has_arg) {
             label += ' ';
             label += display(f.arg);
@@ -617,9 +592,10 @@ class Parser {
             frame.has_arg = true;
         }
 
-        StanzaKind kind = StanzaKind::global;
         RawStanza* child_sink = nullptr;
-        if (sink != nullptr && tls_stanza_kind(name.text, kind)) {
+        const std::optional<StanzaKind> named = find_stanza_kind(name.text);
+        if (sink != nullptr && named) {
+            const StanzaKind kind = *named;
             if (args_.size() != 1)
                 return fail(name.pos,
                             std::string(keyword(kind)) + " stanza needs exactly one name");
@@ -636,7 +612,7 @@ class Parser {
             // so the reference stays valid.
             child_sink = &sink->children.back();
         } else if (sink != nullptr) {
-            std::string what = "stanza " + display(lowered(name.text));
+            std::string what = "stanza " + display(lowercase(name.text));
             for (const Token& arg : args_) {
                 what += ' ';
                 what += display(arg.text);

@@ -57,13 +57,6 @@ class YamlReader {
         return parent.empty() ? part : parent + " / " + part;
     }
 
-    std::optional<StanzaKind> stanza_keyword(const std::string& key) const {
-        const std::string lower = lowercase(key);
-        for (auto kind : {StanzaKind::binding_group, StanzaKind::binding, StanzaKind::domain})
-            if (lower == keyword(kind)) return kind;
-        return std::nullopt;
-    }
-
     void read_stanza_body(const YAML::Node& map, RawStanza& stanza,
                           const std::string& parent = "") {
         const std::string scope = scope_of(stanza, parent);
@@ -81,18 +74,14 @@ class YamlReader {
                 continue;
             }
             const std::string& key = key_node.Scalar();
-            if (const auto kind = stanza_keyword(key)) {
+            if (const auto kind = find_stanza_kind(key)) {
                 read_stanza_list(*kind, value, stanza, scope);
                 continue;
             }
             if (!find_directive(key)) {
                 std::string message = "unknown key \"" + key + "\"";
                 std::string hint = suggest_directive(key);
-                if (hint.empty()) {
-                    static constexpr std::array<const char*, 3> stanzas{"binding_group", "binding",
-                                                                        "domain"};
-                    hint = closest_match(key, stanzas);
-                }
+                if (hint.empty()) hint = suggest_stanza_keyword(key);
                 if (!hint.empty()) message += " (did you mean \"" + hint + "\"?)";
                 error(key_node.Mark(), scope, message);
                 continue;
