@@ -4,6 +4,7 @@
 // This is the only file with extern "C" code.  Every trampoline catches
 // everything: a C++ exception must never unwind into the host MTA, so a
 // failure becomes a status, a TEMPFAIL verdict or a diagnostic instead.
+#include "attempt/attempt.h"
 #include "config/load.h"
 #include "config/yaml_writer.h"
 #include "module_state.h"
@@ -21,7 +22,7 @@ extern const char mtatls_schema_json[];
 extern const std::size_t mtatls_schema_json_size;
 
 struct mtatls_conn {
-    std::unique_ptr<mtatls::Connection> state;
+    mtatls::attempt::Attempt attempt;
 };
 
 namespace mtatls {
@@ -157,16 +158,47 @@ int config_schema(void*, mtatls_text_fn out, void* arg) noexcept {
     return MTATLS_STATUS_OK;
 }
 
+// The smallest conn_params a host may pass: ABI 1.0 without `flags`.
+constexpr std::size_t min_conn_params_size = offsetof(mtatls_conn_params, peer_port) + 2;
+
+void set_failure(mtatls_reply* reply, const attempt::FailureReply& failure) {
+    set_reply(reply, failure.code, failure.enhanced, failure.text);
+}
+
+// Maps the attempt's decision onto a verdict (and the retry flag).
+int verdict_of(const attempt::Result& result, mtatls_reply* reply, int* retry_plaintext) {
+    if (retry_plaintext != nullptr) *retry_plaintext = 0;
+    switch (result.action) {
+    case attempt::Action::plaintext:
+    case attempt::Action::starttls:
+    case attempt::Action::use_tls:
+        return MTATLS_VERDICT_CONTINUE;
+    case attempt::Action::retry_plaintext:
+        if (retry_plaintext != nullptr) *retry_plaintext = 1;
+        set_failure(reply, result.reply);
+        return MTATLS_VERDICT_TEMPFAIL;
+    case attempt::Action::tempfail:
+        break;
+    }
+    set_failure(reply, result.reply);
+    return MTATLS_VERDICT_TEMPFAIL;
+}
+
+int internal_error(mtatls_reply* reply, const char* where) {
+    set_reply(reply, 451, "4.3.0", std::string("[internal] mtatls: internal error ") + where);
+    return MTATLS_VERDICT_TEMPFAIL;
+}
+
 int conn_setup(void* closure, const mtatls_conn_params* params, mtatls_conn** conn,
                mtatls_reply* reply) noexcept {
     try {
         if (conn != nullptr) *conn = nullptr;
-        if (params == nullptr || conn == nullptr ||
-            params->struct_size < sizeof(mtatls_conn_params) || !valid_key(&params->policy)) {
+        if (params == nullptr || conn == nullptr || params->struct_size < min_conn_params_size ||
+            !valid_key(&params->policy)) {
             set_reply(reply, 451, "4.3.5", "[internal] mtatls: bad connection parameters");
             return MTATLS_VERDICT_TEMPFAIL;
         }
-        *conn = nullptr;
+        const uint32_t flags = params->struct_size >= sizeof(mtatls_conn_params) ? params->flags : 0;
         auto state = static_cast<ModuleState*>(closure)->open(
             to_key(params->policy), std::string(view(params->mx_host)),
             std::string(view(params->peer_address)), params->peer_port);
@@ -174,19 +206,131 @@ int conn_setup(void* closure, const mtatls_conn_params* params, mtatls_conn** co
             set_reply(reply, 451, "4.3.5", "[internal] mtatls: no configuration loaded");
             return MTATLS_VERDICT_TEMPFAIL;
         }
-        *conn = new mtatls_conn{std::move(state)};
+        if (state->policy.tls() != config::TlsMode::no && !state->tls_context) {
+            // A file that passed the load-time checks is gone or broken:
+            // a local problem to fix, never a reason to downgrade.
+            set_reply(reply, 451, "4.3.5",
+                      "[internal] mtatls: TLS context unusable: " + state->tls_context_error);
+            return MTATLS_VERDICT_TEMPFAIL;
+        }
+        *conn = new mtatls_conn{
+            attempt::Attempt(std::move(state), (flags & MTATLS_CONN_PLAINTEXT_RETRY) != 0)};
         return MTATLS_VERDICT_CONTINUE;
     } catch (...) {
-        set_reply(reply, 451, "4.3.0", "[internal] mtatls: internal error at connection setup");
-        return MTATLS_VERDICT_TEMPFAIL;
+        return internal_error(reply, "at connection setup");
+    }
+}
+
+int ehlo(void*, mtatls_conn* conn, const char* reply_bytes, size_t length,
+         mtatls_ehlo_result* result, mtatls_reply* reply) noexcept {
+    try {
+        if (conn == nullptr || (reply_bytes == nullptr && length > 0) || result == nullptr ||
+            result->struct_size < sizeof(mtatls_ehlo_result))
+            return internal_error(reply, "(bad EHLO hook arguments)");
+        bool advertised = false;
+        const attempt::Result decision =
+            conn->attempt.ehlo(std::string_view(reply_bytes, length), advertised);
+        result->starttls_advertised = advertised ? 1 : 0;
+        result->next = decision.action == attempt::Action::starttls ? MTATLS_NEXT_STARTTLS
+                                                                    : MTATLS_NEXT_PLAINTEXT;
+        return verdict_of(decision, reply, nullptr);
+    } catch (...) {
+        return internal_error(reply, "in EHLO");
+    }
+}
+
+int starttls_begin(void*, mtatls_conn* conn, int fd, const char* reply_bytes, size_t length,
+                   mtatls_reply* reply, int* retry_plaintext) noexcept {
+    try {
+        if (retry_plaintext != nullptr) *retry_plaintext = 0;
+        if (conn == nullptr || fd < 0 || (reply_bytes == nullptr && length > 0))
+            return internal_error(reply, "(bad STARTTLS hook arguments)");
+        return verdict_of(conn->attempt.starttls_begin(fd, std::string_view(reply_bytes, length)),
+                          reply, retry_plaintext);
+    } catch (...) {
+        return internal_error(reply, "at STARTTLS");
+    }
+}
+
+int starttls_step(void*, mtatls_conn* conn) noexcept {
+    try {
+        if (conn == nullptr) return MTATLS_STEP_FAILED;
+        switch (conn->attempt.step()) {
+        case tls::Progress::done:
+            return MTATLS_STEP_DONE;
+        case tls::Progress::want_read:
+            return MTATLS_STEP_WANT_READ;
+        case tls::Progress::want_write:
+            return MTATLS_STEP_WANT_WRITE;
+        case tls::Progress::failed:
+            break;
+        }
+        return MTATLS_STEP_FAILED;
+    } catch (...) {
+        return MTATLS_STEP_FAILED;
+    }
+}
+
+int starttls_finish(void*, mtatls_conn* conn, mtatls_reply* reply, int* retry_plaintext) noexcept {
+    try {
+        if (retry_plaintext != nullptr) *retry_plaintext = 0;
+        if (conn == nullptr) return internal_error(reply, "(bad finish hook arguments)");
+        return verdict_of(conn->attempt.finish(), reply, retry_plaintext);
+    } catch (...) {
+        return internal_error(reply, "after the handshake");
+    }
+}
+
+int io_code(tls::Io io) {
+    switch (io) {
+    case tls::Io::ok:
+        return MTATLS_IO_OK;
+    case tls::Io::want_read:
+        return MTATLS_IO_WANT_READ;
+    case tls::Io::want_write:
+        return MTATLS_IO_WANT_WRITE;
+    case tls::Io::eof:
+        return MTATLS_IO_EOF;
+    case tls::Io::error:
+        break;
+    }
+    return MTATLS_IO_ERROR;
+}
+
+int tls_read(void*, mtatls_conn* conn, void* buffer, size_t size, size_t* done) noexcept {
+    try {
+        if (done != nullptr) *done = 0;
+        if (conn == nullptr || buffer == nullptr || done == nullptr) return MTATLS_IO_ERROR;
+        return io_code(conn->attempt.read(buffer, size, *done));
+    } catch (...) {
+        return MTATLS_IO_ERROR;
+    }
+}
+
+int tls_write(void*, mtatls_conn* conn, const void* buffer, size_t size, size_t* done) noexcept {
+    try {
+        if (done != nullptr) *done = 0;
+        if (conn == nullptr || buffer == nullptr || done == nullptr) return MTATLS_IO_ERROR;
+        return io_code(conn->attempt.write(buffer, size, *done));
+    } catch (...) {
+        return MTATLS_IO_ERROR;
+    }
+}
+
+int tls_shutdown(void*, mtatls_conn* conn) noexcept {
+    try {
+        if (conn == nullptr) return MTATLS_IO_ERROR;
+        return io_code(conn->attempt.shutdown());
+    } catch (...) {
+        return MTATLS_IO_ERROR;
     }
 }
 
 int macro_lookup(void*, mtatls_conn* conn, const char* name, char* buffer, size_t size,
                  size_t* length) noexcept {
     try {
-        if (conn == nullptr || name == nullptr || !conn->state) return MTATLS_STATUS_BAD_ARGUMENT;
-        const auto value = ModuleState::macro(*conn->state, name);
+        if (conn == nullptr || name == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
+        const auto value = conn->attempt.macro(name);
         if (!value) return MTATLS_STATUS_NOT_FOUND;
         if (length != nullptr) *length = value->size();
         if (buffer == nullptr || size <= value->size()) return MTATLS_STATUS_TOO_SMALL;
@@ -247,6 +391,13 @@ mtatls_plugin_init(const mtatls_host_api* host) {
             {MTATLS_HOOK_CONFIG_EXPORT, as_hook(&config_export)},
             {MTATLS_HOOK_CONFIG_SCHEMA, as_hook(&config_schema)},
             {MTATLS_HOOK_CONN_SETUP, as_hook(&conn_setup)},
+            {MTATLS_HOOK_EHLO, as_hook(&ehlo)},
+            {MTATLS_HOOK_STARTTLS_BEGIN, as_hook(&starttls_begin)},
+            {MTATLS_HOOK_STARTTLS_STEP, as_hook(&starttls_step)},
+            {MTATLS_HOOK_STARTTLS_FINISH, as_hook(&starttls_finish)},
+            {MTATLS_HOOK_TLS_READ, as_hook(&tls_read)},
+            {MTATLS_HOOK_TLS_WRITE, as_hook(&tls_write)},
+            {MTATLS_HOOK_TLS_SHUTDOWN, as_hook(&tls_shutdown)},
             {MTATLS_HOOK_MACRO_LOOKUP, as_hook(&macro_lookup)},
             {MTATLS_HOOK_CONN_END, as_hook(&conn_end)},
         };

@@ -10,14 +10,22 @@ using config::Directive;
 bool ModuleState::load(const std::string& path, config::Diagnostics& diagnostics) {
     std::shared_ptr<const config::Config> fresh = config::load_config(path, diagnostics);
     if (!fresh) return false;
+    auto contexts = std::make_shared<tls::ClientContextCache>();
     std::lock_guard lock(mutex_);
-    config_ = std::move(fresh);
+    generation_ = {std::move(fresh), std::move(contexts)};
     return true;
 }
 
-std::shared_ptr<const config::Config> ModuleState::current() const {
+ModuleState::Generation ModuleState::generation() const {
     std::lock_guard lock(mutex_);
-    return config_;
+    return generation_;
+}
+
+std::shared_ptr<const config::Config> ModuleState::current() const { return generation().config; }
+
+std::size_t ModuleState::context_count() const {
+    const Generation now = generation();
+    return now.contexts ? now.contexts->size() : 0;
 }
 
 std::string display_value(const config::Setting& setting) {
@@ -56,10 +64,14 @@ std::optional<std::vector<ExplainLine>> ModuleState::explain(const config::Polic
 
 std::unique_ptr<Connection> ModuleState::open(const config::PolicyKey& key, std::string mx_host,
                                               std::string peer_address, uint16_t peer_port) const {
+    const Generation now = generation();
+    if (!now.config) return nullptr;
     auto connection = std::make_unique<Connection>();
-    connection->config = current();
-    if (!connection->config) return nullptr;
+    connection->config = now.config;
     connection->policy = connection->config->resolve(key);
+    if (connection->policy.tls() != config::TlsMode::no)
+        connection->tls_context = now.contexts->get(
+            tls::ClientTlsSettings::from(connection->policy), connection->tls_context_error);
     connection->binding_group = key.binding_group;
     connection->binding = key.binding;
     connection->domain = key.domain;

@@ -7,6 +7,7 @@
 #include "config/compile.h"
 #include "config/diagnostics.h"
 #include "config/policy.h"
+#include "tls/client_context.h"
 
 #include <functional>
 #include <memory>
@@ -27,6 +28,10 @@ struct Connection {
     std::string mx_host;
     std::string peer_address;
     uint16_t peer_port = 0;
+    // The shared SSL_CTX for this policy; null when tls = no.
+    std::shared_ptr<const tls::ClientContext> tls_context;
+    // Why no context could be built (a file vanished since the load).
+    std::string tls_context_error;
 };
 
 struct ExplainLine {
@@ -54,12 +59,23 @@ class ModuleState {
     std::unique_ptr<Connection> open(const config::PolicyKey& key, std::string mx_host,
                                      std::string peer_address, uint16_t peer_port) const;
 
-    // The value of macro `name` for `connection`, or nullopt if unknown.
+    // How many distinct SSL_CTXs the current configuration has needed.
+    [[nodiscard]] std::size_t context_count() const;
+
+    // The value of policy macro `name` for `connection`, or nullopt if unknown.
     static std::optional<std::string> macro(const Connection& connection, std::string_view name);
 
   private:
-    mutable std::mutex mutex_; // guards config_ (the pointer, not the Config)
-    std::shared_ptr<const config::Config> config_;
+    // A configuration and the SSL_CTXs built for its policies, swapped
+    // together so a reload never mixes the two.
+    struct Generation {
+        std::shared_ptr<const config::Config> config;
+        std::shared_ptr<tls::ClientContextCache> contexts;
+    };
+    [[nodiscard]] Generation generation() const;
+
+    mutable std::mutex mutex_; // guards generation_ (the pointers, not what they hold)
+    Generation generation_;
 };
 
 // Text the value shows in `mtatls-config eval` (defaults that are not

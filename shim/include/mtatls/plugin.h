@@ -190,7 +190,14 @@ typedef struct mtatls_conn_params {
     const char* mx_host;      /* MX host name (SNI, name checks); may be an IP literal */
     const char* peer_address; /* numeric address connected to */
     uint16_t peer_port;
+    uint32_t flags; /* MTATLS_CONN_* bits (ABI 1.0; hosts zero it) */
 } mtatls_conn_params;
+
+/* conn_params.flags */
+/* This connection is the plaintext retry that a failed opportunistic
+ * negotiation allowed (*retry_plaintext was set): the module answers
+ * PLAINTEXT at EHLO and records the fallback for the logs. */
+#define MTATLS_CONN_PLAINTEXT_RETRY 0x1u
 
 /* What the module concluded from an EHLO reply. */
 typedef enum mtatls_next_step {
@@ -223,28 +230,43 @@ typedef int (*mtatls_config_schema_fn)(void* closure, mtatls_text_fn out, void* 
  * CONTINUE; the reply then says why. */
 typedef int (*mtatls_conn_setup_fn)(void* closure, const mtatls_conn_params* params,
                                     mtatls_conn** conn, mtatls_reply* reply);
-/* Parse the raw bytes of the EHLO reply and decide about STARTTLS. */
+/* Parse the raw bytes of a complete EHLO reply and decide about STARTTLS.
+ * Called for the first EHLO (also when the server refused it: the verdict
+ * says whether a HELO may follow) and again for the EHLO sent over TLS,
+ * which then answers PLAINTEXT, meaning "carry on over the session".  A
+ * malformed reply is a TEMPFAIL with a protocol-error reply. */
 typedef int (*mtatls_ehlo_fn)(void* closure, mtatls_conn* conn, const char* reply_bytes,
                               size_t length, mtatls_ehlo_result* result, mtatls_reply* reply);
 /* Check the raw reply to STARTTLS (and that nothing follows it), then take
- * over `fd` for the handshake.  The host must not read `fd` itself again.
+ * over `fd` for the handshake.  `reply_bytes` is EVERYTHING the host has
+ * read since it sent STARTTLS.  The module puts `fd` in non-blocking mode;
+ * the host must not read or write `fd` itself again, but still owns it and
+ * closes it after CONN_END.
  * On TEMPFAIL with *retry_plaintext set (a refusal under ifavailable with
  * tls_ifavailable_fallback), the host may retry without TLS on a NEW
  * connection. */
 typedef int (*mtatls_starttls_begin_fn)(void* closure, mtatls_conn* conn, int fd,
                                         const char* reply_bytes, size_t length, mtatls_reply* reply,
                                         int* retry_plaintext);
-/* Advance the handshake; never blocks. */
+/* Advance the handshake; never blocks.  Returns an mtatls_step: on
+ * WANT_READ/WANT_WRITE poll `fd` and call again (the host owns every
+ * deadline); on DONE or FAILED call STARTTLS_FINISH. */
 typedef int (*mtatls_starttls_step_fn)(void* closure, mtatls_conn* conn);
 /* Apply policy to the finished handshake.  On TEMPFAIL with
  * *retry_plaintext set, the host may retry at once without TLS on a NEW
  * connection (tls_ifavailable_fallback). */
 typedef int (*mtatls_starttls_finish_fn)(void* closure, mtatls_conn* conn, mtatls_reply* reply,
                                          int* retry_plaintext);
+/* TLS I/O after a successful finish; each returns an mtatls_io and never
+ * blocks.  READ gives EOF only for a clean close_notify; a close without
+ * it is ERROR (a truncation).  WRITE may write part of the buffer (*done);
+ * after WANT_* repeat it with the same remaining bytes. */
 typedef int (*mtatls_tls_read_fn)(void* closure, mtatls_conn* conn, void* buffer, size_t size,
                                   size_t* done);
 typedef int (*mtatls_tls_write_fn)(void* closure, mtatls_conn* conn, const void* buffer,
                                    size_t size, size_t* done);
+/* Send close_notify (without waiting for the peer's); returns an
+ * mtatls_io, WANT_* meaning "call again when the socket is ready". */
 typedef int (*mtatls_tls_shutdown_fn)(void* closure, mtatls_conn* conn);
 /* Copy the value of macro `name` into `buffer` (NUL-terminated); *length
  * receives the value's length, also when the buffer is too small. */
