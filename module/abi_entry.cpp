@@ -171,14 +171,12 @@ int verdict_of(const attempt::Result& result, mtatls_reply* reply, int* retry_pl
     switch (result.action) {
     case attempt::Action::plaintext:
     case attempt::Action::starttls:
-    case attempt::Action::use_tls:
-        return MTATLS_VERDICT_CONTINUE;
+    case attempt::Action::use_tls: return MTATLS_VERDICT_CONTINUE;
     case attempt::Action::retry_plaintext:
         if (retry_plaintext != nullptr) *retry_plaintext = 1;
         set_failure(reply, result.reply);
         return MTATLS_VERDICT_TEMPFAIL;
-    case attempt::Action::tempfail:
-        break;
+    case attempt::Action::tempfail: break;
     }
     set_failure(reply, result.reply);
     return MTATLS_VERDICT_TEMPFAIL;
@@ -198,7 +196,8 @@ int conn_setup(void* closure, const mtatls_conn_params* params, mtatls_conn** co
             set_reply(reply, 451, "4.3.5", "[internal] mtatls: bad connection parameters");
             return MTATLS_VERDICT_TEMPFAIL;
         }
-        const uint32_t flags = params->struct_size >= sizeof(mtatls_conn_params) ? params->flags : 0;
+        const uint32_t flags =
+            params->struct_size >= sizeof(mtatls_conn_params) ? params->flags : 0;
         auto state = static_cast<ModuleState*>(closure)->open(
             to_key(params->policy), std::string(view(params->mx_host)),
             std::string(view(params->peer_address)), params->peer_port);
@@ -256,14 +255,10 @@ int starttls_step(void*, mtatls_conn* conn) noexcept {
     try {
         if (conn == nullptr) return MTATLS_STEP_FAILED;
         switch (conn->attempt.step()) {
-        case tls::Progress::done:
-            return MTATLS_STEP_DONE;
-        case tls::Progress::want_read:
-            return MTATLS_STEP_WANT_READ;
-        case tls::Progress::want_write:
-            return MTATLS_STEP_WANT_WRITE;
-        case tls::Progress::failed:
-            break;
+        case tls::Progress::done: return MTATLS_STEP_DONE;
+        case tls::Progress::want_read: return MTATLS_STEP_WANT_READ;
+        case tls::Progress::want_write: return MTATLS_STEP_WANT_WRITE;
+        case tls::Progress::failed: break;
         }
         return MTATLS_STEP_FAILED;
     } catch (...) {
@@ -283,16 +278,11 @@ int starttls_finish(void*, mtatls_conn* conn, mtatls_reply* reply, int* retry_pl
 
 int io_code(tls::Io io) {
     switch (io) {
-    case tls::Io::ok:
-        return MTATLS_IO_OK;
-    case tls::Io::want_read:
-        return MTATLS_IO_WANT_READ;
-    case tls::Io::want_write:
-        return MTATLS_IO_WANT_WRITE;
-    case tls::Io::eof:
-        return MTATLS_IO_EOF;
-    case tls::Io::error:
-        break;
+    case tls::Io::ok: return MTATLS_IO_OK;
+    case tls::Io::want_read: return MTATLS_IO_WANT_READ;
+    case tls::Io::want_write: return MTATLS_IO_WANT_WRITE;
+    case tls::Io::eof: return MTATLS_IO_EOF;
+    case tls::Io::error: break;
     }
     return MTATLS_IO_ERROR;
 }

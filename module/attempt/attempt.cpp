@@ -12,7 +12,7 @@ using config::Directive;
 Attempt::Attempt(std::unique_ptr<Connection> connection, bool plaintext_retry)
     : connection_(std::move(connection)), plaintext_retry_(plaintext_retry) {}
 
-Result Attempt::fail(Event event, std::string detail) {
+Result Attempt::fail(Event event, const std::string& detail) {
     Result result;
     result.action = Action::tempfail;
     result.reply = failure_reply(event, detail);
@@ -21,12 +21,12 @@ Result Attempt::fail(Event event, std::string detail) {
     return result;
 }
 
-Result Attempt::decide_and_record(Event event, std::string detail) {
+Result Attempt::decide_and_record(Event event, const std::string& detail) {
     const config::Effective& policy = connection_->policy;
     Result result;
-    result.action = decide(policy.tls(), policy.verify(),
-                           policy.flag(Directive::tls_ifavailable_fallback), plaintext_retry_,
-                           event);
+    result.action =
+        decide(policy.tls(), policy.verify(), policy.flag(Directive::tls_ifavailable_fallback),
+               plaintext_retry_, event);
     if (result.action == Action::tempfail || result.action == Action::retry_plaintext) {
         result.reply = failure_reply(event, detail);
         failure_ = result.reply.text;
@@ -48,8 +48,8 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
 
     switch (stage_) {
     case Stage::greeting: {
-        const Event event = starttls_advertised ? Event::starttls_advertised
-                                                : Event::starttls_not_advertised;
+        const Event event =
+            starttls_advertised ? Event::starttls_advertised : Event::starttls_not_advertised;
         const std::string detail = parsed.state == smtp::EhloState::refused ? "EHLO refused" : "";
         Result result = decide_and_record(event, detail);
         if (result.action == Action::plaintext) stage_ = Stage::plaintext;
@@ -67,8 +67,7 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
     case Stage::starttls_decided:
     case Stage::handshaking:
     case Stage::handshake_over:
-    case Stage::over:
-        break;
+    case Stage::over: break;
     }
     return fail(Event::established, "EHLO hook called out of order");
 }
@@ -99,8 +98,7 @@ Result Attempt::starttls_begin(int fd, std::string_view reply_bytes) {
                                  "server sent data after its 220 reply to STARTTLS");
 
     if (!connection_->tls_context)
-        return fail(Event::handshake_failed,
-                    "no TLS context: " + connection_->tls_context_error);
+        return fail(Event::handshake_failed, "no TLS context: " + connection_->tls_context_error);
     const std::string& mx = connection_->mx_host;
     sni_ = mx.empty() || tls::is_ip_literal(mx) ? std::string() : tls::normalize_host(mx);
     std::string error;
@@ -173,7 +171,7 @@ std::optional<std::string> Attempt::macro(std::string_view name) const {
     if (name == "outbound_tls:outbound_tls_issuer") return facts_.peer_issuer;
     if (name == "mtatls:verify_error") {
         if (!have_facts) return "";
-        return !verdict_->chain_trusted ? verdict_->chain_error
+        return !verdict_->chain_trusted  ? verdict_->chain_error
                : !verdict_->name_matched ? verdict_->name_error
                                          : "";
     }

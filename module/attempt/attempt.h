@@ -47,10 +47,18 @@ class Attempt {
     [[nodiscard]] const Connection& connection() const { return *connection_; }
 
   private:
-    enum class Stage { greeting, starttls_decided, handshaking, handshake_over, tls, plaintext, over };
+    enum class Stage {
+        greeting,
+        starttls_decided,
+        handshaking,
+        handshake_over,
+        tls,
+        plaintext,
+        over
+    };
 
-    Result fail(Event event, std::string detail);
-    Result decide_and_record(Event event, std::string detail);
+    Result fail(Event event, const std::string& detail);
+    Result decide_and_record(Event event, const std::string& detail);
     [[nodiscard]] config::TlsMode tls_mode() const { return connection_->policy.tls(); }
 
     std::unique_ptr<Connection> connection_;

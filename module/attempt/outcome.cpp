@@ -16,8 +16,7 @@ Action decide(TlsMode tls, VerifyMode verify, bool fallback, bool plaintext_retr
     case Event::starttls_not_advertised: {
         const bool advertised = event == Event::starttls_advertised;
         switch (tls) {
-        case TlsMode::no:
-            return Action::plaintext;
+        case TlsMode::no: return Action::plaintext;
         case TlsMode::ifavailable:
             return advertised && !plaintext_retry ? Action::starttls : Action::plaintext;
         case TlsMode::required:
@@ -30,37 +29,31 @@ Action decide(TlsMode tls, VerifyMode verify, bool fallback, bool plaintext_retr
     case Event::go_ahead_refused:
     case Event::bytes_after_reply:
     case Event::malformed_reply:
-    case Event::handshake_failed:
-        return tls == TlsMode::no ? Action::tempfail : negotiation_failed;
+    case Event::handshake_failed: return tls == TlsMode::no ? Action::tempfail : negotiation_failed;
     case Event::chain_untrusted:
         switch (verify) {
         case VerifyMode::no:
-        case VerifyMode::optional:
-            return Action::use_tls;
+        case VerifyMode::optional: return Action::use_tls;
         case VerifyMode::ca:
-        case VerifyMode::host:
-            return Action::tempfail;
+        case VerifyMode::host: return Action::tempfail;
         }
         return Action::tempfail;
     case Event::name_mismatch:
         switch (verify) {
         case VerifyMode::no:
         case VerifyMode::ca:
-        case VerifyMode::optional:
-            return Action::use_tls;
-        case VerifyMode::host:
-            return Action::tempfail;
+        case VerifyMode::optional: return Action::use_tls;
+        case VerifyMode::host: return Action::tempfail;
         }
         return Action::tempfail;
-    case Event::established:
-        return Action::use_tls;
+    case Event::established: return Action::use_tls;
     }
     return Action::tempfail;
 }
 
 FailureReply failure_reply(Event event, const std::string& detail) {
     FailureReply reply;
-    const auto with_detail = [&detail](std::string text) {
+    const auto with_detail = [&detail](const std::string& text) {
         return detail.empty() ? text : text + " (" + detail + ")";
     };
     switch (event) {
@@ -68,9 +61,7 @@ FailureReply failure_reply(Event event, const std::string& detail) {
         reply.enhanced = "4.7.6";
         reply.text = with_detail("[internal] STARTTLS required but not advertised");
         break;
-    case Event::go_ahead_refused:
-        reply.text = with_detail("[internal] no tls go-ahead");
-        break;
+    case Event::go_ahead_refused: reply.text = with_detail("[internal] no tls go-ahead"); break;
     case Event::bytes_after_reply:
     case Event::malformed_reply:
     case Event::handshake_failed:
@@ -93,24 +84,15 @@ FailureReply failure_reply(Event event, const std::string& detail) {
 
 const char* event_name(Event event) {
     switch (event) {
-    case Event::starttls_advertised:
-        return "starttls_advertised";
-    case Event::starttls_not_advertised:
-        return "starttls_not_advertised";
-    case Event::go_ahead_refused:
-        return "go_ahead_refused";
-    case Event::bytes_after_reply:
-        return "bytes_after_reply";
-    case Event::malformed_reply:
-        return "malformed_reply";
-    case Event::handshake_failed:
-        return "handshake_failed";
-    case Event::chain_untrusted:
-        return "chain_untrusted";
-    case Event::name_mismatch:
-        return "name_mismatch";
-    case Event::established:
-        return "established";
+    case Event::starttls_advertised: return "starttls_advertised";
+    case Event::starttls_not_advertised: return "starttls_not_advertised";
+    case Event::go_ahead_refused: return "go_ahead_refused";
+    case Event::bytes_after_reply: return "bytes_after_reply";
+    case Event::malformed_reply: return "malformed_reply";
+    case Event::handshake_failed: return "handshake_failed";
+    case Event::chain_untrusted: return "chain_untrusted";
+    case Event::name_mismatch: return "name_mismatch";
+    case Event::established: return "established";
     }
     return "unknown";
 }

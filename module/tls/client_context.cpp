@@ -105,8 +105,8 @@ std::shared_ptr<const ClientContext> ClientContext::build(const ClientTlsSetting
 
     // No renegotiation ever, no compression, no session cache (so no
     // session can carry a verification result from one peer to another).
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_NO_SSLv3 | holes(protocols));
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_SSLv3 |
+                                 holes(protocols));
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 

@@ -49,8 +49,7 @@ class ClientContext {
 
 class ClientContextCache {
   public:
-    std::shared_ptr<const ClientContext> get(const ClientTlsSettings& settings,
-                                             std::string& error);
+    std::shared_ptr<const ClientContext> get(const ClientTlsSettings& settings, std::string& error);
     [[nodiscard]] std::size_t size() const;
 
   private:

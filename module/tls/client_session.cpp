@@ -85,20 +85,17 @@ SessionFacts ClientSession::facts() const {
 Io ClientSession::io_result(int ret, const char* what) {
     const int reason = SSL_get_error(ssl_.get(), ret);
     switch (reason) {
-    case SSL_ERROR_WANT_READ:
-        return Io::want_read;
-    case SSL_ERROR_WANT_WRITE:
-        return Io::want_write;
-    case SSL_ERROR_ZERO_RETURN:
-        return Io::eof; // close_notify: a clean end
+    case SSL_ERROR_WANT_READ: return Io::want_read;
+    case SSL_ERROR_WANT_WRITE: return Io::want_write;
+    case SSL_ERROR_ZERO_RETURN: return Io::eof; // close_notify: a clean end
     default: {
         // Includes an EOF without close_notify (a possible truncation).
         const int saved_errno = errno;
         std::string errors = drain_openssl_errors();
         failure_ = std::string(what) + ": " +
-                   (!errors.empty()        ? errors
-                    : saved_errno != 0     ? std::string(std::strerror(saved_errno))
-                                           : std::string("connection closed"));
+                   (!errors.empty()    ? errors
+                    : saved_errno != 0 ? std::string(std::strerror(saved_errno))
+                                       : std::string("connection closed"));
         return Io::error;
     }
     }

@@ -27,11 +27,12 @@ bool is_ip_literal(const std::string& name) {
 
 int PeerCheck::record(int preverify_ok, X509_STORE_CTX* store) noexcept {
     if (preverify_ok == 1) return 1;
-    auto* ssl = static_cast<SSL*>(
-        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-    auto* check = ssl == nullptr ? nullptr
-                                 : static_cast<PeerCheck*>(
-                                       SSL_get_ex_data(ssl, ClientContext::peer_check_index()));
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* check =
+        ssl == nullptr
+            ? nullptr
+            : static_cast<PeerCheck*>(SSL_get_ex_data(ssl, ClientContext::peer_check_index()));
     if (check != nullptr && check->first_error_ == X509_V_OK) {
         check->first_error_ = X509_STORE_CTX_get_error(store);
         check->first_error_depth_ = X509_STORE_CTX_get_error_depth(store);
@@ -66,10 +67,15 @@ PeerCheck::Verdict PeerCheck::judge(SSL* ssl) const {
     for (const std::string& name : names_) {
         const std::string host = normalize_host(name);
         if (host.empty()) continue;
-        const int matched = is_ip_literal(host)
-                                ? X509_check_ip_asc(peer, host.c_str(), flags)
-                                : X509_check_host(peer, host.data(), host.size(), flags, nullptr);
-        if (matched == 1) {
+        // OpenSSL compares a trailing dot literally, so a certificate name
+        // written as "mx.example.com." is tried in that form as well.
+        const std::string dotted = host + ".";
+        const bool matched =
+            is_ip_literal(host)
+                ? X509_check_ip_asc(peer, host.c_str(), flags) == 1
+                : X509_check_host(peer, host.data(), host.size(), flags, nullptr) == 1 ||
+                      X509_check_host(peer, dotted.data(), dotted.size(), flags, nullptr) == 1;
+        if (matched) {
             verdict.name_matched = true;
             verdict.matched_name = host;
             break;

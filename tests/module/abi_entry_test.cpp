@@ -2,8 +2,8 @@
 // way a non-blocking host drives them: one thread, a socket pair, the
 // module's handshake stepped through WANT_READ/WANT_WRITE while a real
 // OpenSSL server on the other end is stepped in turn.
-#include "module_loader.h"
 #include "../support/test_paths.h"
+#include "module_loader.h"
 #include "tls/openssl_ptr.h"
 
 #include <doctest/doctest.h>
@@ -50,15 +50,14 @@ struct Hooks {
 
 std::unique_ptr<Module> load_with(const std::string& yaml) {
     std::string error;
-    auto module = Module::load(mtatls::test::env_or("MTATLS_TEST_MODULE", "module/mtatls.so"),
-                               error);
+    auto module =
+        Module::load(mtatls::test::env_or("MTATLS_TEST_MODULE", "module/mtatls.so"), error);
     REQUIRE_MESSAGE(module, error);
     const std::string path = "/tmp/mtatls_abi_entry_test." + std::to_string(getpid()) + ".yaml";
     mtatls::test::write_file(path, mtatls::test::with_pki(yaml));
     std::string diagnostics;
-    const int status = module->config_load(path, [&](const mtatls_diagnostic& d) {
-        diagnostics += std::string(d.message) + "\n";
-    });
+    const int status = module->config_load(
+        path, [&](const mtatls_diagnostic& d) { diagnostics += std::string(d.message) + "\n"; });
     REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
     return module;
 }
@@ -133,7 +132,8 @@ struct Attempt {
         char buffer[512];
         size_t length = 0;
         const int status = hooks.macro(hooks.closure, conn, name, buffer, sizeof buffer, &length);
-        return status == MTATLS_STATUS_OK ? std::string(buffer, length) : "<" + std::to_string(status) + ">";
+        return status == MTATLS_STATUS_OK ? std::string(buffer, length)
+                                          : "<" + std::to_string(status) + ">";
     }
     // Steps the handshake to its end; counts the waits the module asked for.
     int handshake(Server& server, int& waits) {
@@ -195,7 +195,8 @@ TEST_CASE("STARTTLS through the ABI, stepped without blocking, then EHLO and dat
     CHECK(done == 9);
     char buffer[256];
     size_t got = 0;
-    for (int i = 0; i < 100 && SSL_read_ex(server.ssl.get(), buffer, sizeof buffer, &got) != 1; ++i) {
+    for (int i = 0; i < 100 && SSL_read_ex(server.ssl.get(), buffer, sizeof buffer, &got) != 1;
+         ++i) {
     }
     CHECK(std::string(buffer, got) == "EHLO me\r\n");
     const std::string answer = "250-mx.example.test\r\n250 SIZE 100\r\n";
@@ -239,18 +240,18 @@ TEST_CASE("STARTTLS through the ABI: failures become the reference's temporary r
          "454 4.7.0 TLS not available\r\n", "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5",
          "no tls go-ahead", 1},
         {"bytes after 220 in the same read", required_host, "mx.example.test", advertised,
-         "220 go\r\n250 fake\r\n", "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5",
-         "bytes after its 220", 0},
+         "220 go\r\n250 fake\r\n", "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5", "bytes after its 220",
+         0},
         {"bytes after 220 waiting in the socket", required_host, "mx.example.test", advertised,
-         "220 go\r\n", "250-fake\r\n", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5",
-         "data after its 220", 0},
-        {"partial line after 220", ifavailable, "mx.example.test", advertised, "220 go\r\n2",
-         "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5", "TLS negotiation failed", 1},
+         "220 go\r\n", "250-fake\r\n", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5", "data after its 220",
+         0},
+        {"partial line after 220", ifavailable, "mx.example.test", advertised, "220 go\r\n2", "", 0,
+         MTATLS_VERDICT_TEMPFAIL, "4.7.5", "TLS negotiation failed", 1},
         {"wrong host", required_host, "other.example.test", advertised, "220 go\r\n", "", 0,
          MTATLS_VERDICT_TEMPFAIL, "4.7.5", "does not match host", 0},
         {"wrong host under ifavailable never falls back", ifavailable_host, "other.example.test",
-         advertised, "220 go\r\n", "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5",
-         "does not match host", 0},
+         advertised, "220 go\r\n", "", 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5", "does not match host",
+         0},
         {"garbage instead of a ServerHello", required_host, "mx.example.test", advertised,
          "220 go\r\n", nullptr, 0, MTATLS_VERDICT_TEMPFAIL, "4.7.5", "TLS negotiation failed", 0},
     };
@@ -298,8 +299,7 @@ TEST_CASE("STARTTLS through the ABI: failures become the reference's temporary r
 TEST_CASE("the plaintext retry connection is plaintext under ifavailable, refused under required") {
     for (const bool required : {false, true}) {
         CAPTURE(required);
-        const auto module = load_with(required ? required_host
-                                               : "tls: ifavailable\n");
+        const auto module = load_with(required ? required_host : "tls: ifavailable\n");
         const Hooks hooks(*module);
         Attempt attempt(hooks, "mx.example.test", "example.test", MTATLS_CONN_PLAINTEXT_RETRY);
         int next = -1;
@@ -314,8 +314,8 @@ TEST_CASE("the plaintext retry connection is plaintext under ifavailable, refuse
 }
 
 TEST_CASE("tls_protocols -TLSv1.3 negotiates TLS 1.2; one SSL_CTX per distinct policy") {
-    const auto module = load_with(std::string(required_host) +
-                                  "tls_protocols: \"+ALL:-TLSv1.3\"\n");
+    const auto module =
+        load_with(std::string(required_host) + "tls_protocols: \"+ALL:-TLSv1.3\"\n");
     const Hooks hooks(*module);
     for (int round = 0; round < 2; ++round) {
         Pair pair;
