@@ -2,15 +2,28 @@
 """test-summary.py - one closing line for CI: "N passed, N failed".
 
 Reads meson's testlog.json of each build directory given.  A test program
-that printed a doctest summary counts as its test cases; any other test
-(or one that died before its summary) counts as one case.
+that printed a doctest summary, or a plain "N passed, N failed" line (the
+table-driven Python tests), counts as its cases; any other test (or one
+that died before its summary) counts as one case.
 """
 import json
 import os
 import re
 import sys
 
-SUMMARY = re.compile(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+DOCTEST = re.compile(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+PLAIN = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
+
+
+def counts(stdout: str):
+    """(passed, failed) from a test's own summary, or None."""
+    match = DOCTEST.search(stdout)
+    if match:
+        return int(match.group(2)), int(match.group(3))
+    plain = PLAIN.findall(stdout)
+    if plain:
+        return int(plain[-1][0]), int(plain[-1][1])
+    return None
 
 
 def main() -> int:
@@ -25,11 +38,11 @@ def main() -> int:
             for line in f:
                 record = json.loads(line)
                 ok = record.get("result") in ("OK", "EXPECTEDFAIL", "SKIP")
-                match = SUMMARY.search(record.get("stdout") or "")
-                if match:
-                    passed += int(match.group(2))
-                    failed += int(match.group(3))
-                    if not ok and int(match.group(3)) == 0:
+                summary = counts(record.get("stdout") or "")
+                if summary:
+                    passed += summary[0]
+                    failed += summary[1]
+                    if not ok and summary[1] == 0:
                         failed += 1  # crashed or leaked after a clean summary
                 elif ok:
                     passed += 1

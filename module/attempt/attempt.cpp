@@ -39,8 +39,11 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
     starttls_advertised = false;
     const smtp::EhloParse parsed = smtp::parse_ehlo_bytes(reply_bytes);
     if (parsed.state == smtp::EhloState::malformed) {
-        Result result = fail(Event::malformed_reply, "malformed EHLO reply: " + parsed.error);
+        // Not a TLS failure: the server broke SMTP itself, whatever `tls` says.
+        Result result = fail(Event::malformed_reply, "");
         result.reply.enhanced = "4.5.0";
+        result.reply.text = "[internal] malformed EHLO reply: " + parsed.error;
+        failure_ = result.reply.text;
         return result;
     }
     starttls_advertised =
@@ -119,6 +122,10 @@ tls::Progress Attempt::step() {
 }
 
 Result Attempt::finish() {
+    // A host whose handshake deadline passed calls finish mid-handshake:
+    // that is a failed negotiation like any other (fallback rules apply).
+    if (stage_ == Stage::handshaking)
+        return decide_and_record(Event::handshake_failed, "handshake timed out");
     if (stage_ != Stage::handshake_over)
         return fail(Event::established, "STARTTLS finish called out of order");
     if (handshake_failed_) return decide_and_record(Event::handshake_failed, session_.failure());

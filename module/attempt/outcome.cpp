@@ -74,6 +74,11 @@ FailureReply failure_reply(Event event, const std::string& detail) {
         reply.text = with_detail("[internal] SSL certificate subject does not match host");
         break;
     case Event::starttls_advertised:
+        // Only reachable when a host asks for a plaintext retry under
+        // `required`, which the module never grants.
+        reply.enhanced = "4.7.6";
+        reply.text = with_detail("[internal] plaintext retry refused: TLS is required");
+        break;
     case Event::established:
         reply.enhanced = "4.3.0";
         reply.text = with_detail("[internal] mtatls: unexpected state");

@@ -252,7 +252,9 @@ typedef int (*mtatls_starttls_begin_fn)(void* closure, mtatls_conn* conn, int fd
  * WANT_READ/WANT_WRITE poll `fd` and call again (the host owns every
  * deadline); on DONE or FAILED call STARTTLS_FINISH. */
 typedef int (*mtatls_starttls_step_fn)(void* closure, mtatls_conn* conn);
-/* Apply policy to the finished handshake.  On TEMPFAIL with
+/* Apply policy to the finished handshake.  A host whose handshake deadline
+ * passed calls it before the handshake is done: that counts as a failed
+ * negotiation (a timeout).  On TEMPFAIL with
  * *retry_plaintext set, the host may retry at once without TLS on a NEW
  * connection (tls_ifavailable_fallback). */
 typedef int (*mtatls_starttls_finish_fn)(void* closure, mtatls_conn* conn, mtatls_reply* reply,

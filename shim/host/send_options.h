@@ -1,0 +1,54 @@
+// send_options.h - the command line of mtatls-send, parsed without side
+// effects so that it can be tested as a table.
+//
+// Addresses and names from the command line end up inside SMTP commands:
+// anything that could end or split a command (CR, LF, other control bytes,
+// '<' or '>') is refused here, before a connection exists.
+#pragma once
+
+#include "session.h"
+
+#include <string>
+#include <vector>
+
+namespace mtatls::host {
+
+struct SendOptions {
+    bool help = false;
+    bool version = false;
+
+    std::string config;
+    std::string module;
+    std::string binding_group;
+    std::string binding;
+    std::string domain; // default: the first recipient's domain
+    std::string next_hop_host;
+    uint16_t next_hop_port = 25;
+    std::string mx_name; // default: next_hop_host
+    std::string helo;    // default (filled by the command): the host name
+    long long timeout = 300;
+    bool timeout_given = false;
+    long long attempt_timeout = 1800;
+    std::string sender; // "" = null sender
+    std::vector<std::string> recipients;
+};
+
+struct ParsedOptions {
+    SendOptions options;
+    std::string error; // non-empty: a usage error, one line
+};
+
+// Parses argv[1..] (without the program name).  "--" ends the options, so
+// that a recipient starting with '-' cannot pass for an option.
+ParsedOptions parse_send_options(const std::vector<std::string>& args);
+
+// The limits that follow from --timeout and --attempt-timeout: connect
+// min(30 s, timeout), reply and handshake = timeout, end of DATA
+// max(timeout, 600 s) unless --timeout was given, QUIT min(timeout, 10 s).
+Timeouts timeouts_for(const SendOptions& options);
+
+// Checks an address for use in MAIL FROM:<...> / RCPT TO:<...>; returns
+// why it cannot be used, or "".
+std::string address_problem(const std::string& address);
+
+} // namespace mtatls::host
