@@ -85,3 +85,40 @@ TEST_CASE("explain lists every directive with its origin") {
     CHECK((*lines)[2].value == "(system trust store)");
     CHECK((*lines)[2].scope == "default");
 }
+
+TEST_CASE("one shared SSL_CTX per distinct TLS policy, fresh after a reload") {
+    ModuleState state;
+    const std::string path = temp_file("contexts.yaml");
+    // Three domains: two with the same TLS-relevant settings from different
+    // scopes, one with other ciphers, one without TLS at all.
+    test::write_file(path, test::with_pki("tls: required\n"
+                                          "tls_ca: \"@PKI@/ca.pem\"\n"
+                                          "domain:\n"
+                                          "  a.example: {tls_verify: host}\n"
+                                          "  b.example: {tls_verify: optional}\n"
+                                          "  c.example: {tls_ciphers: \"HIGH:!aNULL\"}\n"
+                                          "  d.example: {tls: \"no\"}\n"));
+    config::Diagnostics diagnostics;
+    const bool loaded = state.load(path, diagnostics);
+    for (const auto& d : diagnostics.items())
+        MESSAGE(d.message);
+    REQUIRE(loaded);
+    CHECK(state.context_count() == 0); // built on first use, not at load
+
+    const auto a = state.open({"", "", "a.example"}, "mx.a.example", "192.0.2.1", 25);
+    const auto b = state.open({"", "", "b.example"}, "mx.b.example", "192.0.2.2", 25);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->tls_context == b->tls_context); // tls_verify does not shape the context
+    CHECK(state.context_count() == 1);
+    const auto c = state.open({"", "", "c.example"}, "mx.c.example", "192.0.2.3", 25);
+    CHECK(c->tls_context != a->tls_context);
+    CHECK(state.context_count() == 2);
+    const auto d = state.open({"", "", "d.example"}, "mx.d.example", "192.0.2.4", 25);
+    CHECK_FALSE(d->tls_context);
+    CHECK(state.context_count() == 2);
+
+    REQUIRE(state.load(path, diagnostics));
+    CHECK(state.context_count() == 0);
+    CHECK(a->tls_context); // the open connection keeps its context alive
+}
