@@ -18,6 +18,17 @@ std::string normalize_host(const std::string& name) {
     return host;
 }
 
+namespace {
+
+// OpenSSL reads a reference name starting with '.' as "any subdomain of",
+// so such names, and names with empty labels, are never matched at all.
+bool usable_dns_name(const std::string& host) {
+    return !host.empty() && host.front() != '.' && host.back() != '.' &&
+           host.find("..") == std::string::npos;
+}
+
+} // namespace
+
 bool is_ip_literal(const std::string& name) {
     const std::string host = normalize_host(name);
     unsigned char address[16];
@@ -66,15 +77,15 @@ PeerCheck::Verdict PeerCheck::judge(SSL* ssl) const {
     constexpr unsigned flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
     for (const std::string& name : names_) {
         const std::string host = normalize_host(name);
-        if (host.empty()) continue;
+        const bool ip = is_ip_literal(host);
+        if (!ip && !usable_dns_name(host)) continue;
         // OpenSSL compares a trailing dot literally, so a certificate name
         // written as "mx.example.com." is tried in that form as well.
         const std::string dotted = host + ".";
         const bool matched =
-            is_ip_literal(host)
-                ? X509_check_ip_asc(peer, host.c_str(), flags) == 1
-                : X509_check_host(peer, host.data(), host.size(), flags, nullptr) == 1 ||
-                      X509_check_host(peer, dotted.data(), dotted.size(), flags, nullptr) == 1;
+            ip ? X509_check_ip_asc(peer, host.c_str(), flags) == 1
+               : X509_check_host(peer, host.data(), host.size(), flags, nullptr) == 1 ||
+                     X509_check_host(peer, dotted.data(), dotted.size(), flags, nullptr) == 1;
         if (matched) {
             verdict.name_matched = true;
             verdict.matched_name = host;

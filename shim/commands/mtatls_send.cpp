@@ -32,6 +32,7 @@ int usage(FILE* out, int code) {
                       "                   [--binding-group NAME] [--domain DOMAIN]\n"
                       "                   --next-hop HOST[:PORT] [--mx-name NAME] [--helo NAME]\n"
                       "                   [--timeout SECONDS] [--attempt-timeout SECONDS]\n"
+                      "                   [--defer-local-errors]\n"
                       "                   -f SENDER [--] RCPT... < MESSAGE\n"
                       "       mtatls-send --version | --help\n"
                       "HOST may be a name, an IPv4 address or [IPv6]; PORT defaults to 25.\n"
@@ -58,6 +59,12 @@ int exit_code(host::Outcome outcome) {
     case host::Outcome::deferred: return exit_tempfail;
     }
     return exit_tempfail;
+}
+
+// A problem on this host, not with the message: 78/70 as sysexits says,
+// or 75 with --defer-local-errors (Postfix's pipe bounces on 78 and 70).
+int local_error(const host::SendOptions& options, int code) {
+    return options.defer_local_errors ? exit_tempfail : code;
 }
 
 void report(const host::AttemptResult& result, bool fallback) {
@@ -89,7 +96,7 @@ int send(const host::SendOptions& options) {
         });
     if (!module) {
         std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-        return exit_config;
+        return local_error(options, exit_config);
     }
     int errors = 0;
     const int status = module->config_load(options.config, [&errors](const mtatls_diagnostic& d) {
@@ -100,18 +107,18 @@ int send(const host::SendOptions& options) {
     if (status == MTATLS_STATUS_CONFIG) {
         std::fprintf(stderr, "%s: %s: %d error%s; configuration not valid\n", program,
                      options.config.c_str(), errors, errors == 1 ? "" : "s");
-        return exit_config;
+        return local_error(options, exit_config);
     }
     if (status != MTATLS_STATUS_OK) {
         std::fprintf(stderr, "%s: %s: %s\n", program, options.config.c_str(),
                      host::status_text(status));
-        return exit_software;
+        return local_error(options, exit_software);
     }
     const host::ConnectionHooks hooks = host::ConnectionHooks::from_module(*module);
     if (const std::string missing = hooks.missing(); !missing.empty()) {
         std::fprintf(stderr, "%s: module %s does not implement %s\n", program,
                      module->path().c_str(), missing.c_str());
-        return exit_software;
+        return local_error(options, exit_software);
     }
 
     host::AttemptParams params;
@@ -144,6 +151,7 @@ int main(int argc, char** argv) {
     // The module's TLS writes go through write(2): a peer that has gone
     // must give EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
+    int internal_error_exit = exit_software;
     try {
         const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
         const host::ParsedOptions parsed = host::parse_send_options(args);
@@ -156,12 +164,13 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s: %s\n", program, parsed.error.c_str());
             return usage(stderr, exit_usage);
         }
+        if (parsed.options.defer_local_errors) internal_error_exit = exit_tempfail;
         return send(parsed.options);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
-        return exit_software;
+        return internal_error_exit;
     } catch (...) {
         std::fprintf(stderr, "%s: internal error\n", program);
-        return exit_software;
+        return internal_error_exit;
     }
 }

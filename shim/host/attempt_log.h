@@ -17,7 +17,10 @@ namespace mtatls::host {
 
 // A value as the log writes it: "-" when empty; in double quotes when it
 // holds a space, '"', '\\', '=' or a control byte (< 0x20, 0x7f), with
-// \" \\ and \xNN escapes; otherwise as is.  Bytes >= 0x80 pass unchanged.
+// \" \\ and \xNN escapes; otherwise as is.  Valid UTF-8 passes unchanged,
+// except code points that can fake a line break or reverse text (C1
+// controls, U+2028/U+2029, bidi controls): those and invalid bytes are
+// written as \xNN.
 std::string log_value(std::string_view value);
 
 // The "status=" word for an attempt; `fallback` when a plaintext retry

@@ -38,6 +38,32 @@ std::string name_problem(const std::string& name) {
     return {};
 }
 
+// A DNS name used for policy lookup or certificate matching.  OpenSSL reads
+// a name starting with '.' as "any subdomain", so that and empty labels
+// are refused outright.
+std::string dns_name_problem(const std::string& name) {
+    if (std::string why = name_problem(name); !why.empty()) return why;
+    if (name.front() == '[') return {}; // an address literal
+    const std::string body = name.back() == '.' ? name.substr(0, name.size() - 1) : name;
+    if (body.empty() || body.front() == '.' || body.find("..") != std::string::npos ||
+        body.back() == '.')
+        return "has an empty label";
+    return {};
+}
+
+// Lower case, one trailing dot removed: domains compare that way.
+std::string domain_key(std::string domain) {
+    if (domain.size() > 1 && domain.back() == '.') domain.pop_back();
+    std::transform(domain.begin(), domain.end(), domain.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return domain;
+}
+
+std::string domain_of(const std::string& address) {
+    const auto at = address.rfind('@');
+    return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
 } // namespace
 
 std::string address_problem(const std::string& address) {
@@ -105,7 +131,10 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
             into = &timeout_text;
         else if (arg == "--attempt-timeout")
             into = &attempt_text;
-        else if (arg == "-f") {
+        else if (arg == "--defer-local-errors") {
+            o.defer_local_errors = true;
+            continue;
+        } else if (arg == "-f") {
             into = &o.sender;
             have_sender = true;
         } else
@@ -126,7 +155,7 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
     o.next_hop_host = hop->host;
     o.next_hop_port = hop->port;
     if (o.mx_name.empty()) o.mx_name = o.next_hop_host;
-    if (const std::string why = name_problem(o.mx_name); !why.empty())
+    if (const std::string why = dns_name_problem(o.mx_name); !why.empty())
         return usage("--mx-name " + why);
     if (!o.helo.empty())
         if (const std::string why = name_problem(o.helo); !why.empty())
@@ -148,12 +177,22 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
                 std::string("recipient address \"").append(rcpt).append("\" ").append(why));
     }
     if (o.domain.empty()) {
-        const std::string& first = o.recipients.front();
-        const auto at = first.rfind('@');
-        if (at == std::string::npos || at + 1 == first.size())
+        o.domain = domain_of(o.recipients.front());
+        if (o.domain.empty())
             return usage("--domain is required: the first recipient has no domain");
-        o.domain = first.substr(at + 1);
+        // The recipient domain decides the policy and is a name the server
+        // certificate may carry: one run must not mix domains, or a
+        // recipient in a lax (or attacker-owned) domain would set the
+        // terms for all the others.
+        for (const std::string& rcpt : o.recipients)
+            if (domain_key(domain_of(rcpt)) != domain_key(o.domain))
+                return usage("recipients are in several domains (" + o.domain + ", " +
+                             domain_of(rcpt) +
+                             "): deliver one domain per run, or name the policy domain with "
+                             "--domain");
     }
+    if (const std::string why = dns_name_problem(o.domain); !why.empty())
+        return usage("domain \"" + o.domain + "\" " + why);
     if (has_control(o.domain) || has_control(o.binding) || has_control(o.binding_group))
         return usage("--domain, --binding and --binding-group must not contain control bytes");
     return parsed;

@@ -21,7 +21,7 @@ struct SendOptions {
     std::string module;
     std::string binding_group;
     std::string binding;
-    std::string domain; // default: the first recipient's domain
+    std::string domain; // default: the recipients' domain (they must share one)
     std::string next_hop_host;
     uint16_t next_hop_port = 25;
     std::string mx_name; // default: next_hop_host
@@ -29,6 +29,9 @@ struct SendOptions {
     long long timeout = 300;
     bool timeout_given = false;
     long long attempt_timeout = 1800;
+    // Exit 75 instead of 78/70 for a configuration, module or internal
+    // error, so that a pipe transport defers rather than bounces.
+    bool defer_local_errors = false;
     std::string sender; // "" = null sender
     std::vector<std::string> recipients;
 };

@@ -332,3 +332,22 @@ TEST_CASE("tls_protocols -TLSv1.3 negotiates TLS 1.2; one SSL_CTX per distinct p
         CHECK(attempt.macro("outbound_tls:outbound_tls_protocol") == "TLSv1.2");
     }
 }
+
+TEST_CASE("a name starting with a dot is never matched (OpenSSL would read it as a wildcard)") {
+    const auto module = load_with(required_host);
+    const Hooks hooks(*module);
+    Pair pair;
+    // The certificate names mx.example.test; neither name given here may
+    // accept it, although X509_check_host(".example.test") would.
+    Attempt attempt(hooks, ".example.test", ".example.test");
+    int next = -1;
+    REQUIRE(attempt.ehlo("250-mx\r\n250 STARTTLS\r\n", next) == MTATLS_VERDICT_CONTINUE);
+    int retry = 0;
+    REQUIRE(attempt.begin(pair.client, "220 go\r\n", retry) == MTATLS_VERDICT_CONTINUE);
+    Server server(pair.server);
+    int waits = 0;
+    REQUIRE(attempt.handshake(server, waits) == MTATLS_STEP_DONE);
+    CHECK(hooks.finish(hooks.closure, attempt.conn, &attempt.reply, &retry) ==
+          MTATLS_VERDICT_TEMPFAIL);
+    CHECK(std::string(attempt.reply.text).find("does not match host") != std::string::npos);
+}

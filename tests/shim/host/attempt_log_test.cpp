@@ -32,6 +32,16 @@ TEST_CASE("log values are quoted and escaped only when needed") {
         {"fake status=sent", "\"fake status=sent\""}, // '=' needs quotes, no escape
         {"\xc3\xa4", "\xc3\xa4"},                     // UTF-8 passes unquoted
         {"%s%n", "%s%n"},                             // never a format string
+        // Code points some viewers show as a line break or reversed text.
+        {"a\xc2\x85z", "\"a\\xc2\\x85z\""},          // NEL (C1)
+        {"a\xe2\x80\xa8z", "\"a\\xe2\\x80\\xa8z\""}, // LINE SEPARATOR
+        {"a\xe2\x80\xaez", "\"a\\xe2\\x80\\xaez\""}, // RIGHT-TO-LEFT OVERRIDE
+        {"a\xe2\x81\xa6z", "\"a\\xe2\\x81\\xa6z\""}, // LEFT-TO-RIGHT ISOLATE
+        // Invalid UTF-8: stray, truncated and overlong sequences.
+        {"a\xffz", "\"a\\xffz\""},
+        {"a\xc3", "\"a\\xc3\""},
+        {"a\xc0\xafz", "\"a\\xc0\\xafz\""},
+        {"\xe2\x82\xac and \xf0\x9f\x93\xa7", "\"\xe2\x82\xac and \xf0\x9f\x93\xa7\""}, // kept
     };
     for (const Case& c : cases) {
         const std::string got = log_value(c.in);
@@ -49,7 +59,7 @@ TEST_CASE("an escaped value never contains a raw control byte, space outside quo
     CHECK(got.back() == '"');
     for (const char c : got) {
         const auto byte = static_cast<unsigned char>(c);
-        CHECK((byte >= 0x20 && byte != 0x7f));
+        CHECK((byte >= 0x20 && byte < 0x7f)); // nothing of 0x80..0xff is valid UTF-8 alone
     }
 }
 

@@ -89,10 +89,21 @@ TEST_CASE("valid command lines") {
         CHECK(p.options.sender.empty());
     }
     SUBCASE("-- makes the rest recipients, even with a leading dash") {
-        const ParsedOptions p = parse_send_options(base({"--", "--timeout@x.test", "-r@y"}));
+        const ParsedOptions p = parse_send_options(base({"--", "--timeout@x.test", "-r@X.test."}));
         REQUIRE_MESSAGE(p.error.empty(), p.error);
-        CHECK(p.options.recipients == std::vector<std::string>{"--timeout@x.test", "-r@y"});
+        CHECK(p.options.recipients == std::vector<std::string>{"--timeout@x.test", "-r@X.test."});
         CHECK(p.options.domain == "x.test");
+    }
+    SUBCASE("an explicit --domain (a relay's policy) may carry several recipient domains") {
+        const ParsedOptions p =
+            parse_send_options(base({"--domain", "relay.test", "a@x.test", "b@y.test"}));
+        REQUIRE_MESSAGE(p.error.empty(), p.error);
+        CHECK(p.options.domain == "relay.test");
+    }
+    SUBCASE("--defer-local-errors") {
+        const ParsedOptions p = parse_send_options(base({"--defer-local-errors", "r@d"}));
+        REQUIRE_MESSAGE(p.error.empty(), p.error);
+        CHECK(p.options.defer_local_errors);
     }
     SUBCASE("mx-name defaults to an IP literal host") {
         const ParsedOptions p =
@@ -140,7 +151,15 @@ TEST_CASE("usage errors") {
         {{"--config", "c", "--next-hop", "h", "-f", "s\n@x", "r@d"}, "sender address contains"},
         {base({"--helo", "my host", "r@d"}), "--helo contains a space"},
         {base({"--mx-name", "mx\x01", "r@d"}), "--mx-name contains"},
-        {base({"--domain", "d\n", "r@d"}), "must not contain control bytes"},
+        {base({"--domain", "d\n", "r@d"}), "contains a space, control"},
+        // One run, one domain: a lax or hostile recipient domain must not
+        // set the policy (or the accepted certificate name) for the rest.
+        {base({"r@a.test", "r@b.test"}), "recipients are in several domains"},
+        {base({"r@a.test", "r@A.TEST", "r@evil.test"}), "several domains (a.test, evil.test)"},
+        // OpenSSL reads a leading dot as "any subdomain": never a name here.
+        {base({"ceo@.com"}), "domain \".com\" has an empty label"},
+        {base({"--domain", "a..test", "r@d"}), "has an empty label"},
+        {base({"--mx-name", ".example.test", "r@d"}), "--mx-name has an empty label"},
         {{"--config", "c", "--next-hop", "[::1", "-f", "s", "r@d"}, "missing ']'"},
         {{"--config", "c", "--next-hop", "h:0", "-f", "s", "r@d"}, "invalid port"},
         {{"--config", "c", "--next-hop", "h:65536", "-f", "s", "r@d"}, "invalid port"},
