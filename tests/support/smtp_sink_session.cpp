@@ -20,8 +20,8 @@ namespace mtatls::sink {
 
 namespace {
 
-constexpr std::size_t command_limit = 2048;          // Postfix's line_length_limit
-constexpr std::size_t size_limit = 50 * 1024 * 1024; // advertised as SIZE
+constexpr std::size_t command_limit = 2048;                       // Postfix's line_length_limit
+constexpr std::size_t size_limit = std::size_t{50} * 1024 * 1024; // advertised as SIZE
 constexpr std::size_t max_recipients = 1000;
 constexpr int max_errors = 20; // then 421, as Postfix's smtpd_hard_error_limit
 
