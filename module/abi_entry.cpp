@@ -331,6 +331,29 @@ int macro_lookup(void*, mtatls_conn* conn, const char* name, char* buffer, size_
     }
 }
 
+int macro_list(void*, int stage, mtatls_name_fn each, void* arg) noexcept {
+    try {
+        if (each == nullptr) return MTATLS_STATUS_BAD_ARGUMENT;
+        std::vector<std::string> names;
+        switch (stage) {
+        case 0: names = attempt::all_macro_names(); break;
+        case MTATLS_HOOK_CONN_SETUP:
+            names = attempt::macro_names(attempt::MacroStage::conn_setup);
+            break;
+        case MTATLS_HOOK_EHLO: names = attempt::macro_names(attempt::MacroStage::ehlo); break;
+        case MTATLS_HOOK_STARTTLS_FINISH:
+            names = attempt::macro_names(attempt::MacroStage::starttls_finish);
+            break;
+        default: return MTATLS_STATUS_BAD_ARGUMENT;
+        }
+        for (const std::string& name : names)
+            each(arg, name.c_str());
+        return MTATLS_STATUS_OK;
+    } catch (...) {
+        return MTATLS_STATUS_INTERNAL;
+    }
+}
+
 void conn_end(void*, mtatls_conn* conn) noexcept { delete conn; }
 
 void unload(void* closure) noexcept {
@@ -389,6 +412,7 @@ mtatls_plugin_init(const mtatls_host_api* host) {
             {MTATLS_HOOK_TLS_WRITE, as_hook(&tls_write)},
             {MTATLS_HOOK_TLS_SHUTDOWN, as_hook(&tls_shutdown)},
             {MTATLS_HOOK_MACRO_LOOKUP, as_hook(&macro_lookup)},
+            {MTATLS_HOOK_MACRO_LIST, as_hook(&macro_list)},
             {MTATLS_HOOK_CONN_END, as_hook(&conn_end)},
         };
         for (const Registration& hook : hooks) {

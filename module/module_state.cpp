@@ -81,17 +81,4 @@ std::unique_ptr<Connection> ModuleState::open(const config::PolicyKey& key, std:
     return connection;
 }
 
-std::optional<std::string> ModuleState::macro(const Connection& connection, std::string_view name) {
-    // Policy facts are known from connection setup on; the TLS facts join
-    // them once the handshake code fills them in.
-    if (name == "outbound_tls:outbound_tls_type") return connection.policy[Directive::tls].value;
-    if (name == "outbound_tls:local_ip") return connection.peer_address;
-    constexpr std::string_view policy_prefix = "mtatls:policy:";
-    if (name.starts_with(policy_prefix)) {
-        const auto directive = config::find_directive(name.substr(policy_prefix.size()));
-        if (directive) return connection.policy[*directive].value;
-    }
-    return std::nullopt;
-}
-
 } // namespace mtatls

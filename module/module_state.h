@@ -62,8 +62,6 @@ class ModuleState {
     // How many distinct SSL_CTXs the current configuration has needed.
     [[nodiscard]] std::size_t context_count() const;
 
-    // The value of policy macro `name` for `connection`, or nullopt if unknown.
-    static std::optional<std::string> macro(const Connection& connection, std::string_view name);
 
   private:
     // A configuration and the SSL_CTXs built for its policies, swapped

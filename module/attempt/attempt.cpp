@@ -2,6 +2,7 @@
 #include "attempt/attempt.h"
 
 #include "smtp/ehlo.h"
+#include "text/log_safe.h"
 
 #include <sys/socket.h>
 
@@ -10,13 +11,23 @@ namespace mtatls::attempt {
 using config::Directive;
 
 Attempt::Attempt(std::unique_ptr<Connection> connection, bool plaintext_retry)
-    : connection_(std::move(connection)), plaintext_retry_(plaintext_retry) {}
+    : connection_(std::move(connection)), plaintext_retry_(plaintext_retry) {
+    facts_.connection = connection_.get();
+    facts_.plaintext_retry = plaintext_retry;
+}
+
+void Attempt::record_failure(Event event, const std::string& text) {
+    // The first failure is the one that ended the attempt.
+    if (facts_.failure) return;
+    facts_.failure = event;
+    facts_.failure_text = text;
+}
 
 Result Attempt::fail(Event event, const std::string& detail) {
     Result result;
     result.action = Action::tempfail;
     result.reply = failure_reply(event, detail);
-    failure_ = result.reply.text;
+    record_failure(event, result.reply.text);
     stage_ = Stage::over;
     return result;
 }
@@ -29,7 +40,7 @@ Result Attempt::decide_and_record(Event event, const std::string& detail) {
                plaintext_retry_, event);
     if (result.action == Action::tempfail || result.action == Action::retry_plaintext) {
         result.reply = failure_reply(event, detail);
-        failure_ = result.reply.text;
+        record_failure(event, result.reply.text);
         stage_ = Stage::over;
     }
     return result;
@@ -40,10 +51,11 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
     const smtp::EhloParse parsed = smtp::parse_ehlo_bytes(reply_bytes);
     if (parsed.state == smtp::EhloState::malformed) {
         // Not a TLS failure: the server broke SMTP itself, whatever `tls` says.
-        Result result = fail(Event::malformed_reply, "");
+        Result result;
         result.reply.enhanced = "4.5.0";
         result.reply.text = "[internal] malformed EHLO reply: " + parsed.error;
-        failure_ = result.reply.text;
+        record_failure(Event::malformed_reply, result.reply.text);
+        stage_ = Stage::over;
         return result;
     }
     starttls_advertised =
@@ -55,7 +67,11 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
             starttls_advertised ? Event::starttls_advertised : Event::starttls_not_advertised;
         const std::string detail = parsed.state == smtp::EhloState::refused ? "EHLO refused" : "";
         Result result = decide_and_record(event, detail);
-        if (result.action == Action::plaintext) stage_ = Stage::plaintext;
+        facts_.progress = Progress::ehlo;
+        if (result.action == Action::plaintext) {
+            stage_ = Stage::plaintext;
+            facts_.progress = Progress::plaintext;
+        }
         if (result.action == Action::starttls) stage_ = Stage::starttls_decided;
         return result;
     }
@@ -83,6 +99,7 @@ Result Attempt::starttls_begin(int fd, std::string_view reply_bytes) {
         return decide_and_record(Event::malformed_reply,
                                  "malformed reply to STARTTLS: " +
                                      (parsed.error.empty() ? "incomplete" : parsed.error));
+    facts_.starttls_reply_code = parsed.reply.code;
     if (parsed.reply.code != 220) {
         std::string said = std::to_string(parsed.reply.code);
         if (!parsed.reply.lines.front().empty()) said += " " + parsed.reply.lines.front();
@@ -102,12 +119,14 @@ Result Attempt::starttls_begin(int fd, std::string_view reply_bytes) {
 
     if (!connection_->tls_context)
         return fail(Event::handshake_failed, "no TLS context: " + connection_->tls_context_error);
+    facts_.progress = Progress::starttls;
     const std::string& mx = connection_->mx_host;
-    sni_ = mx.empty() || tls::is_ip_literal(mx) ? std::string() : tls::normalize_host(mx);
+    facts_.sni = mx.empty() || tls::is_ip_literal(mx) ? std::string() : tls::normalize_host(mx);
     std::string error;
-    if (!session_.begin(connection_->tls_context, fd, sni_, {mx, connection_->domain}, error))
+    if (!session_.begin(connection_->tls_context, fd, facts_.sni, {mx, connection_->domain}, error))
         return fail(Event::handshake_failed, error);
     stage_ = Stage::handshaking;
+    facts_.progress = Progress::handshake;
     return {Action::use_tls, {}};
 }
 
@@ -129,19 +148,24 @@ Result Attempt::finish() {
     if (stage_ != Stage::handshake_over)
         return fail(Event::established, "STARTTLS finish called out of order");
     if (handshake_failed_) return decide_and_record(Event::handshake_failed, session_.failure());
-    facts_ = session_.facts();
-    verdict_ = session_.judge();
+    facts_.handshake_done = true;
+    facts_.session = session_.facts();
+    facts_.verdict = session_.judge();
+    const tls::PeerCheck::Verdict& verdict = *facts_.verdict;
     Event event = Event::established;
     std::string detail;
-    if (!verdict_->chain_trusted) {
+    if (!verdict.chain_trusted) {
         event = Event::chain_untrusted;
-        detail = verdict_->chain_error;
-    } else if (!verdict_->name_matched) {
+        detail = verdict.chain_error;
+    } else if (!verdict.name_matched) {
         event = Event::name_mismatch;
-        detail = verdict_->name_error;
+        detail = verdict.name_error;
     }
     Result result = decide_and_record(event, detail);
-    if (result.action == Action::use_tls) stage_ = Stage::tls;
+    if (result.action == Action::use_tls) {
+        stage_ = Stage::tls;
+        facts_.progress = Progress::tls;
+    }
     return result;
 }
 
@@ -158,34 +182,11 @@ tls::Io Attempt::write(const void* buffer, std::size_t size, std::size_t& done) 
 tls::Io Attempt::shutdown() { return stage_ == Stage::tls ? session_.shutdown() : tls::Io::ok; }
 
 std::optional<std::string> Attempt::macro(std::string_view name) const {
-    const bool have_facts = verdict_.has_value();
-    if (name == "outbound_tls:outbound_tls") {
-        if (stage_ == Stage::tls) return "TLS";
-        if (stage_ == Stage::plaintext) return "SMTP";
-        return "unknown";
-    }
-    if (name == "outbound_tls:outbound_tls_cipher") return facts_.cipher;
-    if (name == "outbound_tls:outbound_tls_protocol") return facts_.protocol;
-    if (name == "outbound_tls:outbound_tls_cipher_algbits")
-        return have_facts ? std::to_string(facts_.cipher_alg_bits) : "";
-    if (name == "outbound_tls:outbound_tls_cipher_usebits")
-        return have_facts ? std::to_string(facts_.cipher_use_bits) : "";
-    if (name == "outbound_tls:outbound_tls_verified") {
-        if (!have_facts) return "";
-        return verdict_->chain_trusted && verdict_->name_matched ? "verified" : "unverified";
-    }
-    if (name == "outbound_tls:outbound_tls_subject") return facts_.peer_subject;
-    if (name == "outbound_tls:outbound_tls_issuer") return facts_.peer_issuer;
-    if (name == "mtatls:verify_error") {
-        if (!have_facts) return "";
-        return !verdict_->chain_trusted  ? verdict_->chain_error
-               : !verdict_->name_matched ? verdict_->name_error
-                                         : "";
-    }
-    if (name == "mtatls:tls_failure") return failure_;
-    if (name == "mtatls:sni") return sni_;
-    if (name == "mtatls:plaintext_retry") return plaintext_retry_ ? "yes" : "no";
-    return ModuleState::macro(*connection_, name);
+    // Server replies and certificate fields are untrusted: no value leaves
+    // the module with a byte that could forge a log line or a header.
+    std::optional<std::string> value = macro_value(facts_, name);
+    if (value && !text::is_log_safe(*value)) value = text::log_safe(*value);
+    return value;
 }
 
 } // namespace mtatls::attempt

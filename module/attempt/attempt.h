@@ -8,6 +8,7 @@
 // doing something the policy did not allow.
 #pragma once
 
+#include "attempt/macros.h"
 #include "attempt/outcome.h"
 #include "module_state.h"
 #include "tls/client_session.h"
@@ -40,9 +41,10 @@ class Attempt {
     tls::Io write(const void* buffer, std::size_t size, std::size_t& done);
     tls::Io shutdown();
 
-    // The value of macro `name`, or nullopt for a name the module does not
-    // know.  Known facts not (yet) established are "".
+    // The value of macro `name`, made log-safe (macros.h), or nullopt for
+    // a name the module does not know.  Facts not (yet) known are "".
     [[nodiscard]] std::optional<std::string> macro(std::string_view name) const;
+    [[nodiscard]] const AttemptFacts& facts() const { return facts_; }
 
     [[nodiscard]] const Connection& connection() const { return *connection_; }
 
@@ -61,15 +63,14 @@ class Attempt {
     Result decide_and_record(Event event, const std::string& detail);
     [[nodiscard]] config::TlsMode tls_mode() const { return connection_->policy.tls(); }
 
+    void record_failure(Event event, const std::string& text);
+
     std::unique_ptr<Connection> connection_;
     bool plaintext_retry_;
     Stage stage_ = Stage::greeting;
     bool handshake_failed_ = false;
-    std::string sni_;
     tls::ClientSession session_;
-    tls::SessionFacts facts_;
-    std::optional<tls::PeerCheck::Verdict> verdict_;
-    std::string failure_; // reply text of the failure that ended the attempt
+    AttemptFacts facts_; // what the macros report
 };
 
 } // namespace mtatls::attempt

@@ -3,6 +3,9 @@
 // legacy protocols only without verification).
 #include "config/compile.h"
 
+#include "attempt/macros.h"
+#include "text/log_template.h"
+
 #include "config/openssl_checks.h"
 #include "config/protocols.h"
 
@@ -59,6 +62,23 @@ class Compiler {
 };
 
 namespace {
+
+// The macro or host field nearest to a misspelt %{name}.
+std::string suggest_log_name(std::string_view name) {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> all = attempt::all_macro_names();
+        const auto& fields = attempt::host_field_names();
+        all.insert(all.end(), fields.begin(), fields.end());
+        return all;
+    }();
+    static const std::vector<const char*> pointers = [] {
+        std::vector<const char*> out;
+        for (const std::string& n : names)
+            out.push_back(n.c_str());
+        return out;
+    }();
+    return closest_match(name, pointers);
+}
 
 std::string quoted_choices(const DirectiveInfo& d) {
     std::string text;
@@ -350,6 +370,22 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
         auto [it, fresh] = checked_.try_emplace(key);
         if (fresh) it->second = check_tls13_suites(text);
         return it->second.empty() ? true : fail(it->second);
+    }
+    case ValueKind::log_template: {
+        const text::ParsedTemplate parsed = text::parse_template(text);
+        if (!parsed.error.empty())
+            return fail(parsed.error + " at offset " + std::to_string(parsed.error_offset));
+        for (const text::TemplatePiece& piece : parsed.pieces) {
+            if (!piece.is_reference || attempt::is_known_macro(piece.text) ||
+                attempt::is_host_field(piece.text))
+                continue;
+            std::string message = "unknown name %{" + piece.text + "}";
+            if (const std::string hint = suggest_log_name(piece.text); !hint.empty())
+                message += "; did you mean %{" + hint + "}?";
+            return fail(message);
+        }
+        out.value = text;
+        return true;
     }
     case ValueKind::protocols: {
         const ProtocolSet set = parse_protocols(text);

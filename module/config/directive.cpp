@@ -15,7 +15,14 @@ constexpr std::array<const char*, 3> injection_choices{"allow", "ignore", "rejec
 constexpr std::array<const char*, 3> crypto_lock_choices{"EC_SSL_SPINLOCK", "EC_SSL_MUTEX",
                                                          "EC_SSL_DEFAULTLOCK"};
 constexpr std::array<const char*, 3> ssl_lock_choices{"mutex", "spinlock", "default"};
+constexpr std::array<const char*, 3> log_format_choices{"keyvalue", "json", "custom"};
 constexpr std::span<const char* const> no_choices{};
+// One line with the facts most admins want; the same for every outcome.
+constexpr const char* default_log_template =
+    "%{delivery:time} %{delivery:status} relay=%{delivery:relay} domain=%{delivery:domain} "
+    "tls=%{mtatls:tls} protocol=%{outbound_tls:outbound_tls_protocol} "
+    "cipher=%{outbound_tls:outbound_tls_cipher} code=%{delivery:code} dsn=%{delivery:dsn} "
+    "reason=%{delivery:reason}";
 
 using enum Directive;
 using enum ValueKind;
@@ -40,6 +47,11 @@ const std::array<DirectiveInfo, directive_count> table{{
     {tls_verified_peer_is_authorized, "tls_verified_peer_is_authorized", boolean, bool_choices, "false", nullptr, scope_global, true, false, false},
     {crypto_lock_method, "crypto_lock_method", choice, crypto_lock_choices, "EC_SSL_DEFAULTLOCK", nullptr, scope_global, false, true, false},
     {ssl_lock_method, "ssl_lock_method", choice, ssl_lock_choices, "mutex", nullptr, scope_global, false, true, false},
+    {tls_log_format, "tls_log_format", choice, log_format_choices, "keyvalue", nullptr, scope_global, false, false, false},
+    {tls_log_delivery_format, "tls_log_delivery_format", log_template, no_choices, default_log_template, nullptr, scope_global, false, false, false},
+    {tls_log_transientfailure_format, "tls_log_transientfailure_format", log_template, no_choices, default_log_template, nullptr, scope_global, false, false, false},
+    {tls_log_permanentfailure_format, "tls_log_permanentfailure_format", log_template, no_choices, default_log_template, nullptr, scope_global, false, false, false},
+    {tls_log_postfix_summary, "tls_log_postfix_summary", boolean, bool_choices, "true", nullptr, scope_global, false, false, false},
 }};
 // clang-format on
 

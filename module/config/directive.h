@@ -34,8 +34,13 @@ enum class Directive : uint8_t {
     tls_verified_peer_is_authorized,
     crypto_lock_method,
     ssl_lock_method,
+    tls_log_format,
+    tls_log_delivery_format,
+    tls_log_transientfailure_format,
+    tls_log_permanentfailure_format,
+    tls_log_postfix_summary,
 };
-inline constexpr std::size_t directive_count = 17;
+inline constexpr std::size_t directive_count = 22;
 
 enum class ValueKind {
     choice,       // one of `choices`, case-insensitive
@@ -44,6 +49,7 @@ enum class ValueKind {
     cipher_list,  // OpenSSL cipher list for TLS <= 1.2
     tls13_suites, // OpenSSL TLS 1.3 ciphersuite list
     protocols,    // +ALL:-TLSv1.0 style
+    log_template, // custom log line: text with %{macro} references
 };
 
 // Bit set of the scopes a directive may be set in.

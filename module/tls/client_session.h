@@ -24,8 +24,18 @@ struct SessionFacts {
     std::string cipher;   // "TLS_AES_256_GCM_SHA384"
     int cipher_alg_bits = 0;
     int cipher_use_bits = 0;
+    bool resumed = false;
+    std::string kx_group;     // "X25519"
+    std::string peer_sig_alg; // "ECDSA+SHA256"
+    bool peer_certificate = false;
     std::string peer_subject; // RFC 2253 one-line form
     std::string peer_issuer;
+    std::string subject_oneline; // "/O=.../CN=..." (sendmail, Exim)
+    std::string issuer_oneline;
+    std::string subject_cn;
+    std::string issuer_cn;
+    std::string sha256_fingerprint; // "AB:CD:..."
+    std::string not_after;          // "2026-12-29T10:00:00Z"
 };
 
 class ClientSession {

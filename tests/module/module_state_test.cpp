@@ -1,5 +1,6 @@
 // module_state_test.cpp - reload is atomic (a failed reload keeps the old
 // policy), connections keep the policy they started with, and macros.
+#include "attempt/macros.h"
 #include "module_state.h"
 
 #include "../support/test_paths.h"
@@ -56,10 +57,14 @@ TEST_CASE("a connection keeps the policy it started with across a reload") {
     test::write_file(path, "tls: \"no\"\n");
     REQUIRE(state.load(path, diagnostics));
     CHECK(connection->policy.tls() == config::TlsMode::required);
-    CHECK(ModuleState::macro(*connection, "outbound_tls:outbound_tls_type") == "required");
-    CHECK(ModuleState::macro(*connection, "outbound_tls:local_ip") == "192.0.2.7");
-    CHECK(ModuleState::macro(*connection, "mtatls:policy:TLS") == "required");
-    CHECK_FALSE(ModuleState::macro(*connection, "no:such:macro"));
+    attempt::AttemptFacts facts;
+    facts.connection = connection.get();
+    CHECK(attempt::macro_value(facts, "outbound_tls:outbound_tls_type") == "required");
+    CHECK(attempt::macro_value(facts, "outbound_tls:local_ip") == "192.0.2.7");
+    CHECK(attempt::macro_value(facts, "mtatls:policy:TLS") == "required");
+    CHECK(attempt::macro_value(facts, "mtatls:policy_scope:tls") == "global");
+    CHECK(attempt::macro_value(facts, "mtatls:policy_scope:tls_verify") == "default");
+    CHECK_FALSE(attempt::macro_value(facts, "no:such:macro"));
 }
 
 TEST_CASE("without a configuration nothing is resolved") {

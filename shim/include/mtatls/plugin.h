@@ -34,7 +34,7 @@ extern "C" {
 /* ---- Versioning -------------------------------------------------------- */
 
 #define MTATLS_ABI_MAJOR 1 /* incompatible changes only; never expected */
-#define MTATLS_ABI_MINOR 0 /* appended fields and hooks */
+#define MTATLS_ABI_MINOR 1 /* appended fields and hooks; 1: MACRO_LIST */
 
 /* The build signature packs what must agree between host and module for
  * the two to share a process: pointer size and OpenSSL major version (two
@@ -153,7 +153,8 @@ typedef enum mtatls_hook_id {
     MTATLS_HOOK_TLS_SHUTDOWN = 17,    /* mtatls_tls_shutdown_fn */
     MTATLS_HOOK_MACRO_LOOKUP = 18,    /* mtatls_macro_lookup_fn */
     MTATLS_HOOK_CONN_END = 19,        /* mtatls_conn_end_fn */
-    MTATLS_HOOK_UNLOAD = 20           /* mtatls_unload_fn */
+    MTATLS_HOOK_UNLOAD = 20,          /* mtatls_unload_fn */
+    MTATLS_HOOK_MACRO_LIST = 21       /* mtatls_macro_list_fn (ABI 1.1) */
 } mtatls_hook_id;
 #define MTATLS_HOOK_ID_LIMIT 32 /* ids are below this; hosts may size tables by it */
 
@@ -274,6 +275,13 @@ typedef int (*mtatls_tls_shutdown_fn)(void* closure, mtatls_conn* conn);
  * receives the value's length, also when the buffer is too small. */
 typedef int (*mtatls_macro_lookup_fn)(void* closure, mtatls_conn* conn, const char* name,
                                       char* buffer, size_t size, size_t* length);
+/* Receives one name per call (valid during the call only). */
+typedef void (*mtatls_name_fn)(void* arg, const char* name);
+/* Lists the macros whose values are first known after hook `stage`
+ * (MTATLS_HOOK_CONN_SETUP, MTATLS_HOOK_EHLO or MTATLS_HOOK_STARTTLS_FINISH),
+ * or every macro for stage 0, so a host can ask for them up front as
+ * libmilter's smfi_setsymlist does.  Returns an mtatls_status. */
+typedef int (*mtatls_macro_list_fn)(void* closure, int stage, mtatls_name_fn each, void* arg);
 /* The attempt is over; the module frees `conn`. */
 typedef void (*mtatls_conn_end_fn)(void* closure, mtatls_conn* conn);
 /* The host is about to dlclose(); the module frees every closure. */

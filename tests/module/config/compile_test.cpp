@@ -91,6 +91,19 @@ TEST_CASE("invalid configurations are refused with a precise error") {
         {"a.yaml", "tls_certificate: @PKI@/client.pem\n",
          "holds no private key and no tls_key applies", 1, 1},
         {"a.yaml", "tls_dhparams_file: @PKI@/dh1024.pem\n", "too weak", 1, 20},
+        // Log forms: global scope only, templates checked name by name.
+        {"a.yaml", "tls_log_format: syslog\n", "expected keyvalue, json or custom", 1, 17},
+        {"a.yaml", "tls_log_delivery_format: \"%{outbound_tls:outbound_tls_cipehr}\"\n",
+         "did you mean %{outbound_tls:outbound_tls_cipher}?", 1, 26},
+        {"a.yaml", "tls_log_delivery_format: \"%{delivery:stauts}\"\n",
+         "did you mean %{delivery:status}?", 0, 0},
+        {"a.yaml", "tls_log_delivery_format: \"100% sent\"\n",
+         "must start %{NAME} or be written %%", 0, 0},
+        {"a.yaml", "tls_log_transientfailure_format: \"%{mtatls:tls\"\n", "unterminated %{", 0, 0},
+        {"a.yaml", "tls_log_permanentfailure_format: \"a\\nb\"\n", "control byte", 0, 0},
+        {"a.yaml", "tls_log_permanentfailure_format: \"%{}\"\n", "empty %{}", 0, 0},
+        {"a.conf", "domain \"x\" { tls_log_format = json }\n",
+         "tls_log_format cannot be set in a domain stanza", 1, 14},
         {"a.yaml", "tls_dhparams_file: @PKI@/client.pem\n", "no PEM DH parameters", 1, 20},
         {"a.yaml", "tls_key: \"\"\n", "empty path", 1, 10},
         // Combinations only visible once scopes are resolved.
@@ -156,6 +169,11 @@ TEST_CASE("valid configurations load, with warnings where something has no effec
          "obsolete and ignored"},
         {"ok.yaml", "tls_ifavailable_fallback: no\ntls_enable_dhe_ciphers: off\n", nullptr},
         {"ok.yaml", "", nullptr},
+        {"ok.yaml",
+         "tls_log_format: custom\ntls_log_postfix_summary: false\ntls_log_delivery_format: "
+         "\"%{delivery:time} %% %{{verify}} %{tls_out_cipher} %{mtatls:policy_scope:tls} "
+         "%{mtatls:policy:TLS_VERIFY}\"\n",
+         nullptr},
         {"ok.conf", "# only comments\n", nullptr},
         {"ok.conf", "domain \"/^mx[0-9]+\\.example\\.com$/\" { tls = required }\n", nullptr},
     };

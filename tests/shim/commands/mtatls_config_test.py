@@ -140,7 +140,7 @@ for source in (conf, full):
                 ["--domain", "a.gov.example"], ["--binding-group", "transactional", "--domain", "legacy.example"]):
         _, a = eval_values(source, *key)
         _, b = eval_values(converted, *key)
-        check(a == b and len(a) == 17, f"convert round trip {os.path.basename(source)} {key}", f"{a}\n{b}")
+        check(a == b and len(a) == 22, f"convert round trip {os.path.basename(source)} {key}", f"{a}\n{b}")
 
 # --- JSON Schema: valid JSON, examples validate, mistakes do not -----------
 schema = json.loads(run("schema").stdout)

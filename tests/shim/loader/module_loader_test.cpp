@@ -77,7 +77,7 @@ TEST_CASE("broken modules are refused with the reason") {
         const char* want;
     };
     const Case cases[] = {
-        {fake("major2"), "speaks plugin ABI 2.0, this host speaks 1.0"},
+        {fake("major2"), "speaks plugin ABI 2.0, this host speaks 1.1"},
         {fake("short"), "module info struct is 8 bytes, this host needs at least"},
         {fake("signature"), "built 64-bit, OpenSSL 1, this host is 64-bit, OpenSSL 3"},
         {fake("noentry"), "does not export mtatls_plugin_init(): not an mtatls plugin"},
