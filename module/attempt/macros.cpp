@@ -18,14 +18,15 @@ std::string number(const AttemptFacts& f, int value) {
     return have_handshake(f) ? std::to_string(value) : std::string();
 }
 
-// sendmail's xtext (RFC 3461): bytes outside '!'..'~', '+' and '=' as +XX,
-// which is how sendmail puts certificate names into its macros.
+// sendmail's xtextify(): bytes outside '!'..'~', '+', and the characters
+// it lists as taboo for these macros (< > " ) ) as +XX; '=' stays, so a
+// name reads "/O=mtatls+20test/CN=mx.example.test" as in sendmail.
 std::string xtext(std::string_view text) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
-        if (byte < '!' || byte > '~' || c == '+' || c == '=') {
+        if (byte < '!' || byte > '~' || c == '+' || c == '<' || c == '>' || c == '"' || c == ')') {
             out += '+';
             out += hex[byte >> 4];
             out += hex[byte & 0xf];

@@ -12,8 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using mtatls::host::Module;
 using namespace mtatls::tls;
@@ -188,6 +190,15 @@ TEST_CASE("STARTTLS through the ABI, stepped without blocking, then EHLO and dat
           std::string::npos);
     CHECK(attempt.macro("mtatls:sni") == "mx.example.test");
     CHECK(attempt.macro("no:such:macro") == "<102>");
+    // Session details from the real handshake.
+    CHECK(attempt.macro("mtatls:tls") == "required+host:verified");
+    CHECK(attempt.macro("{verify}") == "OK");
+    CHECK(attempt.macro("mtatls:kx_group") == "X25519");
+    CHECK(attempt.macro("mtatls:peer_sig_alg") == "ECDSA+SHA256");
+    CHECK(attempt.macro("mtatls:resumed") == "no");
+    CHECK(attempt.macro("{cert_fp}").size() == 32 * 3 - 1); // AB:CD:... for 32 bytes
+    CHECK(attempt.macro("mtatls:cert_not_after").ends_with("Z"));
+    CHECK(attempt.macro("tls_out_cipher") == "TLS1.3:TLS_AES_256_GCM_SHA384:256");
 
     // EHLO again, over TLS.
     size_t done = 0;
@@ -350,4 +361,32 @@ TEST_CASE("a name starting with a dot is never matched (OpenSSL would read it as
     CHECK(hooks.finish(hooks.closure, attempt.conn, &attempt.reply, &retry) ==
           MTATLS_VERDICT_TEMPFAIL);
     CHECK(std::string(attempt.reply.text).find("does not match host") != std::string::npos);
+}
+
+TEST_CASE("MACRO_LIST names every macro once, by the stage it becomes known") {
+    const auto module = load_with(required_host);
+    const auto [list, closure] = module->hook<mtatls_macro_list_fn>(MTATLS_HOOK_MACRO_LIST);
+    REQUIRE(static_cast<bool>(list));
+    const auto collect = [&, closure = closure](int stage) {
+        std::vector<std::string> names;
+        const int status = list(
+            closure, stage,
+            [](void* arg, const char* name) {
+                static_cast<std::vector<std::string>*>(arg)->emplace_back(name);
+            },
+            &names);
+        CHECK(status == MTATLS_STATUS_OK);
+        return names;
+    };
+    const auto all = collect(0);
+    std::size_t staged = 0;
+    for (int stage : {MTATLS_HOOK_CONN_SETUP, MTATLS_HOOK_EHLO, MTATLS_HOOK_STARTTLS_FINISH})
+        staged += collect(stage).size();
+    CHECK(staged == all.size());
+    CHECK(std::find(all.begin(), all.end(), "outbound_tls:outbound_tls_cipher") != all.end());
+    const auto setup = collect(MTATLS_HOOK_CONN_SETUP);
+    CHECK(std::find(setup.begin(), setup.end(), "outbound_tls:outbound_tls_type") != setup.end());
+    CHECK(list(
+              closure, MTATLS_HOOK_TLS_READ, [](void*, const char*) {}, nullptr) ==
+          MTATLS_STATUS_BAD_ARGUMENT);
 }
