@@ -1,13 +1,18 @@
 // mtatls_send.cpp - `mtatls-send`: deliver one message to one next hop over
 // SMTP with the module's outbound TLS policy, for MTA pipe transports.
 //
-// The message is read from standard input before connecting; one
-// key=value line per attempt goes to standard error; the exit status is a
-// sysexits(3) value the MTA understands (0 sent, 75 deferred, 69 bounced).
+// The message is read from standard input before connecting; one line per
+// attempt goes to standard error, in the form the configuration chooses
+// (key=value by default, JSON Lines, or the admin's templates), after
+// Postfix's "TLS connection established" summary when a handshake
+// completed; the exit status is a sysexits(3) value the MTA understands
+// (0 sent, 75 deferred, 69 bounced).
 // When an opportunistic TLS attempt fails and the module allows it, a
 // second attempt on a NEW connection delivers without TLS.
 #include "attempt_log.h"
 #include "command_support.h"
+#include "log_settings.h"
+#include "text/log_safe.h"
 #include "message.h"
 #include "send_options.h"
 #include "session.h"
@@ -16,6 +21,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -67,10 +73,30 @@ int local_error(const host::SendOptions& options, int code) {
     return options.defer_local_errors ? exit_tempfail : code;
 }
 
-void report(const host::AttemptResult& result, bool fallback) {
-    print_line(host::format_attempt_line(program, result, fallback));
-    for (const std::string& line : host::format_recipient_lines(program, result))
+void report(const host::AttemptResult& result, bool fallback, const host::LogSettings& settings) {
+    for (const std::string& line : host::format_attempt_lines(program, result, fallback, settings))
         print_line(line);
+}
+
+// The macros every attempt looks up for its log line: all the module lists
+// (MACRO_LIST stage 0), or without that hook the TLS facts this host
+// knows, plus whatever the custom templates name.
+std::vector<std::string> macro_names(const host::Module& module,
+                                     const host::LogSettings& settings) {
+    std::vector<std::string> listed;
+    std::vector<std::string> names;
+    if (module.macro_list(0, listed) != MTATLS_STATUS_OK) {
+        listed.clear();
+        for (const char* name : host::tls_fact_names)
+            listed.emplace_back(name);
+    }
+    if (settings.form == host::LogForm::custom)
+        for (std::string& name : host::template_macro_names(settings))
+            listed.push_back(std::move(name));
+    for (std::string& name : listed)
+        if (std::find(names.begin(), names.end(), name) == names.end())
+            names.push_back(std::move(name));
+    return names;
 }
 
 int send(const host::SendOptions& options) {
@@ -114,6 +140,10 @@ int send(const host::SendOptions& options) {
                      host::status_text(status));
         return local_error(options, exit_software);
     }
+    std::vector<std::string> log_problems;
+    const host::LogSettings log_settings = host::read_log_settings(*module, log_problems);
+    for (const std::string& problem : log_problems)
+        print_line(std::string(program) + ": warning: " + text::log_safe(problem));
     const host::ConnectionHooks hooks = host::ConnectionHooks::from_module(*module);
     if (const std::string missing = hooks.missing(); !missing.empty()) {
         std::fprintf(stderr, "%s: module %s does not implement %s\n", program,
@@ -132,16 +162,17 @@ int send(const host::SendOptions& options) {
     params.sender = options.sender;
     params.recipients = options.recipients;
     params.timeouts = host::timeouts_for(options);
+    params.macro_names = macro_names(*module, log_settings);
 
     host::AttemptResult result = host::run_attempt(hooks, params, wire);
     if (result.retry_plaintext && result.outcome == host::Outcome::deferred) {
-        report(result, true);
+        report(result, true, log_settings);
         // The module allowed it after an opportunistic failure: a fresh
         // connection, flagged so that the module answers PLAINTEXT at EHLO.
         params.conn_flags = MTATLS_CONN_PLAINTEXT_RETRY;
         result = host::run_attempt(hooks, params, wire);
     }
-    report(result, false);
+    report(result, false, log_settings);
     return exit_code(result.outcome);
 }
 

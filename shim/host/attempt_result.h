@@ -4,8 +4,10 @@
 // formats them, the command maps them to an exit code.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mtatls::host {
@@ -40,7 +42,17 @@ inline constexpr const char* subject = "outbound_tls:outbound_tls_subject";
 inline constexpr const char* verify_policy = "mtatls:policy:tls_verify";
 inline constexpr const char* verify_error = "mtatls:verify_error";
 inline constexpr const char* tls_failure = "mtatls:tls_failure";
+inline constexpr const char* achieved = "mtatls:tls_achieved";
 } // namespace macro_name
+
+// Every name above: what a host looks up when the module cannot list its
+// macros (MACRO_LIST is ABI 1.1).
+inline constexpr const char* tls_fact_names[] = {
+    macro_name::used,     macro_name::policy,        macro_name::cipher,
+    macro_name::alg_bits, macro_name::use_bits,      macro_name::protocol,
+    macro_name::verified, macro_name::issuer,        macro_name::subject,
+    macro_name::verify_policy, macro_name::verify_error, macro_name::tls_failure,
+    macro_name::achieved};
 
 // The module's MACRO_LOOKUP answers at the end of the attempt ("" when
 // unknown).
@@ -57,7 +69,13 @@ struct TlsFacts {
     std::string subject;
     std::string verify_error; // why unverified
     std::string tls_failure;  // why TLS failed
+    // mtatls:tls_achieved: none, anonymous, untrusted, trusted, verified
+    // ("" when the attempt did not get that far).
+    std::string achieved;
 };
+
+// A macro's name and its value at the end of the attempt.
+using MacroValue = std::pair<std::string, std::string>;
 
 struct AttemptResult {
     Outcome outcome = Outcome::deferred;
@@ -72,8 +90,14 @@ struct AttemptResult {
     std::string address; // numeric peer address ("" when none was reached)
     uint16_t port = 0;
     std::string domain;
+    std::string sender; // "" for the null sender
     TlsFacts tls;
     double delay_seconds = 0;
+    std::chrono::system_clock::time_point time{}; // when the attempt ended
+
+    // Every macro the host asked for (AttemptParams::macro_names), in that
+    // order; values "" when unknown or when no connection was set up.
+    std::vector<MacroValue> macros;
 
     std::vector<RecipientResult> recipients;
 };

@@ -83,7 +83,9 @@ class Session {
     RecipientResult from_reply(const std::string& address, const smtp::Reply& reply,
                                const char* what, Outcome five_hundred) const;
     void finish_recipients(AttemptResult& result) const;
-    void collect_tls_facts();
+    // The macros the logs need (params_.macro_names and the TLS facts),
+    // before CONN_END.
+    void collect_macros();
 
     // ---- I/O ----
     [[nodiscard]] Deadline limit(Clock::duration d) const {
@@ -422,26 +424,37 @@ void Session::finish_recipients(AttemptResult& result) const {
     if (!worst(Outcome::deferred) && !worst(Outcome::bounced)) worst(Outcome::sent);
 }
 
-void Session::collect_tls_facts() {
+void Session::collect_macros() {
+    // Each name is looked up once; without a connection every value is "".
+    result_.macros.clear();
+    for (const std::string& name : params_.macro_names)
+        result_.macros.emplace_back(name, conn_ ? conn_->macro(name.c_str()) : std::string());
+    const auto value = [this](const char* name) -> std::string {
+        for (const auto& [macro, text] : result_.macros)
+            if (macro == name) return text;
+        return conn_ ? conn_->macro(name) : std::string();
+    };
     TlsFacts& tls = result_.tls;
-    tls.used = conn_->macro(macro_name::used);
-    tls.policy = conn_->macro(macro_name::policy);
-    tls.verify_policy = conn_->macro(macro_name::verify_policy);
-    tls.protocol = conn_->macro(macro_name::protocol);
-    tls.cipher = conn_->macro(macro_name::cipher);
-    tls.alg_bits = conn_->macro(macro_name::alg_bits);
-    tls.use_bits = conn_->macro(macro_name::use_bits);
-    tls.verified = conn_->macro(macro_name::verified);
-    tls.issuer = conn_->macro(macro_name::issuer);
-    tls.subject = conn_->macro(macro_name::subject);
-    tls.verify_error = conn_->macro(macro_name::verify_error);
-    tls.tls_failure = conn_->macro(macro_name::tls_failure);
+    tls.used = value(macro_name::used);
+    tls.policy = value(macro_name::policy);
+    tls.verify_policy = value(macro_name::verify_policy);
+    tls.protocol = value(macro_name::protocol);
+    tls.cipher = value(macro_name::cipher);
+    tls.alg_bits = value(macro_name::alg_bits);
+    tls.use_bits = value(macro_name::use_bits);
+    tls.verified = value(macro_name::verified);
+    tls.issuer = value(macro_name::issuer);
+    tls.subject = value(macro_name::subject);
+    tls.verify_error = value(macro_name::verify_error);
+    tls.tls_failure = value(macro_name::tls_failure);
+    tls.achieved = value(macro_name::achieved);
 }
 
 AttemptResult Session::run() {
     result_.mx_name = params_.mx_name;
     result_.port = params_.port;
     result_.domain = params_.domain;
+    result_.sender = params_.sender;
 
     Connected connected =
         connect_tcp(params_.host, params_.port, params_.timeouts.connect, attempt_deadline_);
@@ -473,9 +486,9 @@ AttemptResult Session::run() {
             usable_ = true;
             dialogue();
             if (usable_) quit();
-            collect_tls_facts();
         }
     }
+    collect_macros();
     // CONN_END before the socket closes (the module may still refer to
     // it), then the socket.
     tls_.reset();
@@ -487,6 +500,7 @@ AttemptResult Session::run() {
     AttemptResult result = result_;
     finish_recipients(result);
     result.delay_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    result.time = std::chrono::system_clock::now();
     return result;
 }
 

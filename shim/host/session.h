@@ -42,6 +42,11 @@ struct AttemptParams {
     std::vector<std::string> recipients;
     Timeouts timeouts;
     uint32_t conn_flags = 0; // MTATLS_CONN_* (PLAINTEXT_RETRY on a fallback)
+    // The macros to look up at the end of the attempt, for the logs
+    // (AttemptResult::macros): the module's MACRO_LIST, or tls_fact_names
+    // without it, plus the names custom templates refer to.  The TLS facts
+    // of the key=value line are looked up in any case.
+    std::vector<std::string> macro_names;
 };
 
 // Runs one attempt.  `wire_message` is the DATA payload from to_wire()

@@ -32,6 +32,10 @@ void append_text(void* arg, const char* text, size_t length) {
     static_cast<std::string*>(arg)->append(text, length);
 }
 
+void append_name(void* arg, const char* name) {
+    if (name != nullptr) static_cast<std::vector<std::string>*>(arg)->emplace_back(name);
+}
+
 void each_entry(void* arg, const mtatls_explain_entry* entry) {
     if (entry != nullptr)
         (*static_cast<const std::function<void(const mtatls_explain_entry&)>*>(arg))(*entry);
@@ -208,6 +212,12 @@ int Module::config_schema(std::string& json) const {
     if (!has(MTATLS_HOOK_CONFIG_SCHEMA)) return MTATLS_STATUS_NOT_FOUND;
     const auto [fn, closure] = hook<mtatls_config_schema_fn>(MTATLS_HOOK_CONFIG_SCHEMA);
     return fn(closure, &append_text, &json);
+}
+
+int Module::macro_list(int stage, std::vector<std::string>& names) const {
+    if (!has(MTATLS_HOOK_MACRO_LIST)) return MTATLS_STATUS_NOT_FOUND;
+    const auto [fn, closure] = hook<mtatls_macro_list_fn>(MTATLS_HOOK_MACRO_LIST);
+    return fn(closure, stage, &append_name, &names);
 }
 
 } // namespace mtatls::host

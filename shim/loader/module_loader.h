@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mtatls::host {
 
@@ -58,6 +59,9 @@ class Module {
     int config_export(const std::string& path, std::string& yaml,
                       const DiagnosticHandler& on_diagnostic) const;
     int config_schema(std::string& json) const;
+    // MACRO_LIST (ABI 1.1): appends the names of the macros first known
+    // after hook `stage` (0: every macro) to `names`, in the module's order.
+    int macro_list(int stage, std::vector<std::string>& names) const;
 
   private:
     Module() = default;
