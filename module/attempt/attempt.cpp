@@ -94,6 +94,7 @@ Result Attempt::ehlo(std::string_view reply_bytes, bool& starttls_advertised) {
 Result Attempt::starttls_begin(int fd, std::string_view reply_bytes) {
     if (stage_ != Stage::starttls_decided)
         return fail(Event::established, "STARTTLS begin called out of order");
+    facts_.progress = Progress::starttls; // STARTTLS is sent; its reply is judged here
     const smtp::ReplyParse parsed = smtp::parse_reply(reply_bytes);
     if (parsed.state != smtp::ReplyState::complete)
         return decide_and_record(Event::malformed_reply,
@@ -119,7 +120,6 @@ Result Attempt::starttls_begin(int fd, std::string_view reply_bytes) {
 
     if (!connection_->tls_context)
         return fail(Event::handshake_failed, "no TLS context: " + connection_->tls_context_error);
-    facts_.progress = Progress::starttls;
     const std::string& mx = connection_->mx_host;
     facts_.sni = mx.empty() || tls::is_ip_literal(mx) ? std::string() : tls::normalize_host(mx);
     std::string error;

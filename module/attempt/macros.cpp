@@ -19,8 +19,8 @@ std::string number(const AttemptFacts& f, int value) {
 }
 
 // sendmail's xtextify(): bytes outside '!'..'~', '+', and the characters
-// it lists as taboo for these macros (< > " ) ) as +XX; '=' stays, so a
-// name reads "/O=mtatls+20test/CN=mx.example.test" as in sendmail.
+// it treats as taboo for these macros (< > " ( ) \) as +XX; '=' stays, so
+// a name reads "/O=mtatls+20test/CN=mx.example.test" as in sendmail.
 std::string xtext(std::string_view text) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
@@ -84,6 +84,13 @@ std::string sendmail_verify(const AttemptFacts& f) {
     return "";
 }
 
+// Exim writes the protocol without the "v": TLS1.3.
+std::string exim_version(const AttemptFacts& f) {
+    std::string version = f.session.protocol;
+    if (version.starts_with("TLSv")) version.erase(3, 1);
+    return version;
+}
+
 const char* progress_name(Progress progress) {
     switch (progress) {
     case Progress::connected: return "connected";
@@ -133,13 +140,11 @@ const std::array macros{
     Macro{"{server_name}", conn_setup, [](const AttemptFacts& f) { return f.connection->mx_host; }},
     Macro{"{server_addr}", conn_setup, [](const AttemptFacts& f) { return f.connection->peer_address; }},
     // Exim.
-    Macro{"tls_out_ver", starttls_finish, [](const AttemptFacts& f) { return f.session.protocol; }},
+    Macro{"tls_out_ver", starttls_finish, [](const AttemptFacts& f) { return exim_version(f); }},
     Macro{"tls_out_cipher", starttls_finish, [](const AttemptFacts& f) {
         // Exim's X= form: TLS1.3:TLS_AES_256_GCM_SHA384:256
         if (!have_handshake(f)) return std::string();
-        std::string version = f.session.protocol;
-        if (version.starts_with("TLSv")) version.erase(3, 1);
-        return version + ":" + f.session.cipher + ":" + std::to_string(f.session.cipher_use_bits); }},
+        return exim_version(f) + ":" + f.session.cipher + ":" + std::to_string(f.session.cipher_use_bits); }},
     Macro{"tls_out_bits", starttls_finish, [](const AttemptFacts& f) { return number(f, f.session.cipher_use_bits); }},
     Macro{"tls_out_certificate_verified", starttls_finish, [](const AttemptFacts& f) {
         if (!f.verdict) return std::string();

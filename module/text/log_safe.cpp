@@ -32,8 +32,8 @@ std::size_t safe_utf8_length(std::string_view text, std::size_t i) {
     }
     constexpr std::array<unsigned, 5> minimum{0, 0, 0x80, 0x800, 0x10000};
     if (code < minimum[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
-    if (code <= 0x9f || code == 0x2028 || code == 0x2029 || (code >= 0x202a && code <= 0x202e) ||
-        (code >= 0x2066 && code <= 0x2069))
+    if (code <= 0x9f || code == 0x061c || code == 0x200e || code == 0x200f || code == 0x2028 ||
+        code == 0x2029 || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069))
         return 0;
     return length;
 }

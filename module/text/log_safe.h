@@ -16,7 +16,7 @@ namespace mtatls::text {
 // Length of the UTF-8 sequence starting at text[i] (a byte >= 0x80) if it
 // is valid and harmless in a log, else 0.  Harmful: C1 controls
 // (U+0080-U+009F, NEL among them), U+2028/U+2029 and the bidi controls
-// U+202A-U+202E and U+2066-U+2069.
+// (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
 std::size_t safe_utf8_length(std::string_view text, std::size_t i);
 
 // True when `text` needs no escaping: printable ASCII, TAB excluded, and
