@@ -12,16 +12,16 @@
 #include "attempt_log.h"
 #include "command_support.h"
 #include "log_settings.h"
-#include "text/log_safe.h"
 #include "message.h"
 #include "send_options.h"
 #include "session.h"
+#include "text/log_safe.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -78,21 +78,24 @@ void report(const host::AttemptResult& result, bool fallback, const host::LogSet
         print_line(line);
 }
 
-// The macros every attempt looks up for its log line: all the module lists
-// (MACRO_LIST stage 0), or without that hook the TLS facts this host
-// knows, plus whatever the custom templates name.
+// The macros each attempt looks up for its log line, beyond the TLS facts
+// of the key=value line: for JSON every macro the module lists (MACRO_LIST
+// stage 0; without that hook, the TLS facts this host knows), for custom
+// templates the names they refer to.
 std::vector<std::string> macro_names(const host::Module& module,
                                      const host::LogSettings& settings) {
+    switch (settings.form) {
+    case host::LogForm::keyvalue: return {};
+    case host::LogForm::custom: return host::template_macro_names(settings);
+    case host::LogForm::json: break;
+    }
     std::vector<std::string> listed;
-    std::vector<std::string> names;
     if (module.macro_list(0, listed) != MTATLS_STATUS_OK) {
         listed.clear();
         for (const char* name : host::tls_fact_names)
             listed.emplace_back(name);
     }
-    if (settings.form == host::LogForm::custom)
-        for (std::string& name : host::template_macro_names(settings))
-            listed.push_back(std::move(name));
+    std::vector<std::string> names;
     for (std::string& name : listed)
         if (std::find(names.begin(), names.end(), name) == names.end())
             names.push_back(std::move(name));

@@ -202,8 +202,7 @@ std::string delivery_field(std::string_view name, std::string_view program,
     return {};
 }
 
-std::string format_json_line(std::string_view program, const AttemptResult& result,
-                             bool fallback) {
+std::string format_json_line(std::string_view program, const AttemptResult& result, bool fallback) {
     std::string out = "{";
     json_string(out, "program", program);
     json_string(out, "time", rfc3339_utc(result.time));
@@ -239,24 +238,26 @@ std::string format_json_line(std::string_view program, const AttemptResult& resu
     return out;
 }
 
-std::string format_custom_line(std::string_view program, const AttemptResult& result,
-                               bool fallback, const LogSettings& settings) {
-    return render_template(template_for(settings, result.outcome, fallback), [&](std::string_view name) -> std::string {
-        if (name.starts_with("delivery:")) return delivery_field(name, program, result, fallback);
-        for (const auto& [macro, value] : result.macros)
-            if (macro == name) return value;
-        return {};
-    });
+std::string format_custom_line(std::string_view program, const AttemptResult& result, bool fallback,
+                               const LogSettings& settings) {
+    return render_template(template_for(settings, result.outcome, fallback),
+                           [&](std::string_view name) -> std::string {
+                               if (name.starts_with("delivery:"))
+                                   return delivery_field(name, program, result, fallback);
+                               for (const auto& [macro, value] : result.macros)
+                                   if (macro == name) return value;
+                               return {};
+                           });
 }
 
 std::optional<std::string> format_summary_line(std::string_view program,
                                                const AttemptResult& result) {
     const std::string& achieved = result.tls.achieved;
-    const char* word = achieved == "verified"     ? "Verified"
-                       : achieved == "trusted"    ? "Trusted"
-                       : achieved == "untrusted"  ? "Untrusted"
-                       : achieved == "anonymous"  ? "Anonymous"
-                                                  : nullptr;
+    const char* word = achieved == "verified"    ? "Verified"
+                       : achieved == "trusted"   ? "Trusted"
+                       : achieved == "untrusted" ? "Untrusted"
+                       : achieved == "anonymous" ? "Anonymous"
+                                                 : nullptr;
     if (word == nullptr) return std::nullopt; // "", "none", or a word Postfix has not
     const TlsFacts& tls = result.tls;
     std::string line(program);
@@ -269,9 +270,8 @@ std::optional<std::string> format_summary_line(std::string_view program,
     return line;
 }
 
-std::vector<std::string> format_attempt_lines(std::string_view program,
-                                              const AttemptResult& result, bool fallback,
-                                              const LogSettings& settings) {
+std::vector<std::string> format_attempt_lines(std::string_view program, const AttemptResult& result,
+                                              bool fallback, const LogSettings& settings) {
     std::vector<std::string> lines;
     if (settings.postfix_summary)
         if (std::optional<std::string> summary = format_summary_line(program, result))

@@ -60,13 +60,12 @@ std::string delivery_field(std::string_view name, std::string_view program,
 //  "delay":0.04,"fallback":false,"macros":{NAME:VALUE,...}}
 // on one line.  Codes are numbers, null when there was no reply; strings
 // decode to log_safe() of the value (log_text.h).
-std::string format_json_line(std::string_view program, const AttemptResult& result,
-                             bool fallback);
+std::string format_json_line(std::string_view program, const AttemptResult& result, bool fallback);
 
 // The outcome's template (template_for) rendered: %{delivery:*} fields and
 // macros from result.macros, unknown names empty, everything log-safe.
-std::string format_custom_line(std::string_view program, const AttemptResult& result,
-                               bool fallback, const LogSettings& settings);
+std::string format_custom_line(std::string_view program, const AttemptResult& result, bool fallback,
+                               const LogSettings& settings);
 
 // "PROGRAM: Verified TLS connection established to HOST[ADDR]:PORT: PROTO
 // with cipher CIPHER (USED/ALG bits)", word for word as Postfix writes it
@@ -77,8 +76,7 @@ std::optional<std::string> format_summary_line(std::string_view program,
 
 // Every line one attempt writes, in order: the summary (when enabled and
 // a handshake completed), then the attempt line(s) in the chosen form.
-std::vector<std::string> format_attempt_lines(std::string_view program,
-                                              const AttemptResult& result, bool fallback,
-                                              const LogSettings& settings);
+std::vector<std::string> format_attempt_lines(std::string_view program, const AttemptResult& result,
+                                              bool fallback, const LogSettings& settings);
 
 } // namespace mtatls::host

@@ -48,9 +48,9 @@ inline constexpr const char* achieved = "mtatls:tls_achieved";
 // Every name above: what a host looks up when the module cannot list its
 // macros (MACRO_LIST is ABI 1.1).
 inline constexpr const char* tls_fact_names[] = {
-    macro_name::used,     macro_name::policy,        macro_name::cipher,
-    macro_name::alg_bits, macro_name::use_bits,      macro_name::protocol,
-    macro_name::verified, macro_name::issuer,        macro_name::subject,
+    macro_name::used,          macro_name::policy,       macro_name::cipher,
+    macro_name::alg_bits,      macro_name::use_bits,     macro_name::protocol,
+    macro_name::verified,      macro_name::issuer,       macro_name::subject,
     macro_name::verify_policy, macro_name::verify_error, macro_name::tls_failure,
     macro_name::achieved};
 

@@ -42,10 +42,10 @@ struct AttemptParams {
     std::vector<std::string> recipients;
     Timeouts timeouts;
     uint32_t conn_flags = 0; // MTATLS_CONN_* (PLAINTEXT_RETRY on a fallback)
-    // The macros to look up at the end of the attempt, for the logs
-    // (AttemptResult::macros): the module's MACRO_LIST, or tls_fact_names
-    // without it, plus the names custom templates refer to.  The TLS facts
-    // of the key=value line are looked up in any case.
+    // The macros to look up at the end of the attempt for the log line
+    // (AttemptResult::macros): what the chosen form shows (all the module
+    // lists for JSON, the templates' names for custom).  The TLS facts of
+    // the key=value line and the summary are looked up in any case.
     std::vector<std::string> macro_names;
 };
 

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -189,6 +190,8 @@ struct FakeModule {
     std::string peer_address;
     std::string mx_host;
     std::string domain;
+    std::vector<std::string> lookups; // MACRO_LOOKUP names, in order
+    bool lookup_after_end = false;    // a lookup on a connection already ended
 };
 
 FakeModule* fake(void* closure) { return static_cast<FakeModule*>(closure); }
@@ -293,8 +296,12 @@ int fake_shutdown(void*, mtatls_conn*) { return MTATLS_IO_OK; }
 int fake_macro(void* closure, mtatls_conn*, const char* name, char* buffer, size_t size,
                size_t* length) {
     FakeModule* m = fake(closure);
+    m->lookups.emplace_back(name);
+    if (m->ends >= m->conns) m->lookup_after_end = true;
     std::string value;
-    if (std::strcmp(name, macro_name::used) == 0)
+    if (std::strcmp(name, "mtatls:hostile") == 0)
+        value = "a\r\nb";
+    else if (std::strcmp(name, macro_name::used) == 0)
         value = m->tls ? "TLS" : "SMTP";
     else if (std::strcmp(name, macro_name::protocol) == 0 && m->tls)
         value = "TLSv1.3";
@@ -810,6 +817,52 @@ TEST_CASE("failures before the dialogue") {
         CHECK(open_fds() == fds_before);
         ::close(closed);
     }
+}
+
+TEST_CASE("macros for the logs: each name once, in the host's order, before CONN_END") {
+    FakeModule m;
+    AttemptParams p = params_for(0);
+    p.macro_names = {"mtatls:hostile", macro_name::protocol, "no:such", macro_name::used};
+    const Run r = run(m,
+                      {{banner,
+                        ehlo_tls,
+                        {"STARTTLS", "220 2.0.0 go ahead\r\n"},
+                        {"EHLO client.example", "250 mx.example.test\r\n"},
+                        mail,
+                        rcpt,
+                        data,
+                        body,
+                        quit}},
+                      &p);
+    CHECK(r.result.outcome == Outcome::sent);
+    CHECK_FALSE(m.lookup_after_end);
+    const std::vector<MacroValue> want = {{"mtatls:hostile", "a\r\nb"},
+                                          {macro_name::protocol, "TLSv1.3"},
+                                          {"no:such", ""},
+                                          {macro_name::used, "TLS"}};
+    CHECK(r.result.macros == want);
+    // The TLS facts reuse the values already fetched: each listed name is
+    // asked for once (a longer value would be asked for again, bigger).
+    for (const std::string& name : p.macro_names)
+        CHECK_MESSAGE(std::count(m.lookups.begin(), m.lookups.end(), name) == 1, name);
+    CHECK(r.result.tls.used == "TLS");
+    CHECK(r.result.tls.protocol == "TLSv1.3");
+    CHECK(r.result.sender == "s@sender.test");
+    const auto age = std::chrono::system_clock::now() - r.result.time;
+    CHECK(age >= 0s);
+    CHECK(age < 60s);
+}
+
+TEST_CASE("macros without a connection: every name, every value empty") {
+    FakeModule m;
+    m.setup_verdict = MTATLS_VERDICT_TEMPFAIL;
+    AttemptParams p = params_for(0);
+    p.macro_names = {macro_name::used, macro_name::achieved};
+    const Run r = run(m, {{}}, &p);
+    CHECK(m.lookups.empty());
+    const std::vector<MacroValue> want = {{macro_name::used, ""}, {macro_name::achieved, ""}};
+    CHECK(r.result.macros == want);
+    CHECK(r.result.tls.achieved.empty());
 }
 
 TEST_CASE("enhanced status codes are taken only when they match the reply class") {
