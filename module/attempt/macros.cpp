@@ -26,7 +26,8 @@ std::string xtext(std::string_view text) {
     std::string out;
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
-        if (byte < '!' || byte > '~' || c == '+' || c == '<' || c == '>' || c == '"' || c == ')') {
+        if (byte < '!' || byte > '~' || c == '+' || c == '<' || c == '>' || c == '"' || c == '(' ||
+            c == ')' || c == '\\') {
             out += '+';
             out += hex[byte >> 4];
             out += hex[byte & 0xf];

@@ -124,6 +124,10 @@ TEST_CASE("values derived per outcome") {
         CHECK(value(f, "tls_out_cipher") == "TLS1.3:TLS_AES_256_GCM_SHA384:256");
         CHECK(value(f, "{cert_subject}") == "/O=mtatls+20test/CN=mx.example.test");
         CHECK(value(f, "tls_out_peerdn") == "/O=mtatls test/CN=mx.example.test");
+        AttemptFacts odd = f;
+        odd.session.subject_oneline = "/O=a (b) \\x0A <c>+\"d\"";
+        CHECK(value(odd, "{cert_subject}") == "/O=a+20+28b+29+20+5Cx0A+20+3Cc+3E+2B+22d+22");
+        CHECK(value(f, "tls_out_ver") == "TLS1.3");
         CHECK(value(f, "mtatls:tls_requested") == "required+ca");
         CHECK(value(f, "mtatls:tls") == "required+ca:verified");
         CHECK(value(f, "mtatls:policy_scope:tls_verify") == "binding \"b1\"");
