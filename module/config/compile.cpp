@@ -63,6 +63,25 @@ class Compiler {
 
 namespace {
 
+constexpr std::size_t max_regex_length = 1024;
+constexpr int max_regex_nesting = 16;
+
+std::string regex_limit_problem(std::string_view pattern) {
+    if (pattern.size() > max_regex_length)
+        return "is longer than " + std::to_string(max_regex_length) + " characters";
+    int depth = 0;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] == '\\') {
+            ++i; // an escaped character is never a group
+        } else if (pattern[i] == '(' && ++depth > max_regex_nesting) {
+            return "nests groups more than " + std::to_string(max_regex_nesting) + " deep";
+        } else if (pattern[i] == ')' && depth > 0) {
+            --depth;
+        }
+    }
+    return {};
+}
+
 // The macro or host field nearest to a misspelt %{name}.
 std::string suggest_log_name(std::string_view name) {
     static const std::vector<std::string> names = [] {
@@ -218,6 +237,15 @@ void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& conta
         const std::string pattern = raw.name.substr(1, raw.name.size() - 2);
         // Domains are matched in lower case; without upper-case letters in
         // the pattern, icase changes nothing but costs 2-3x per search.
+        // std::regex compiles and matches by recursion: a deeply nested or
+        // huge pattern would overflow the MTA's stack.  Real domain
+        // patterns are short and shallow.
+        if (const std::string why = regex_limit_problem(pattern); !why.empty()) {
+            diags_.error(file(raw.pos), raw.pos, stanza.scope_path(),
+                         "regular expression " + raw.name.substr(0, 40) +
+                             (raw.name.size() > 40 ? "..." : "") + " " + why);
+            return;
+        }
         auto flags = std::regex::ECMAScript;
         if (std::any_of(pattern.begin(), pattern.end(),
                         [](char c) { return c >= 'A' && c <= 'Z'; }))

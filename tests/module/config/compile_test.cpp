@@ -28,6 +28,11 @@ const Diagnostic* find(const Diagnostics& diagnostics, Severity severity, const 
 } // namespace
 
 TEST_CASE("invalid configurations are refused with a precise error") {
+    // Kept alive for the whole table (the cases point into them).
+    const std::string deep_regex = "domain \"/" + std::string(500, '(') + "a" +
+                                   std::string(500, ')') + "/\" { tls = required }\n";
+    const std::string long_regex =
+        "domain \"/" + std::string(2000, 'a') + "/\" { tls = required }\n";
     const ErrorCase cases[] = {
         // Names.
         {"a.yaml", "tls_verfy: host\n", "unknown key \"tls_verfy\" (did you mean \"tls_verify\"?)",
@@ -91,6 +96,9 @@ TEST_CASE("invalid configurations are refused with a precise error") {
         {"a.yaml", "tls_certificate: @PKI@/client.pem\n",
          "holds no private key and no tls_key applies", 1, 1},
         {"a.yaml", "tls_dhparams_file: @PKI@/dh1024.pem\n", "too weak", 1, 20},
+        // Patterns std::regex would recurse through until the stack ends.
+        {"a.conf", deep_regex.c_str(), "nests groups more than 16 deep", 1, 1},
+        {"a.conf", long_regex.c_str(), "is longer than 1024 characters", 1, 1},
         // Log forms: global scope only, templates checked name by name.
         {"a.yaml", "tls_log_format: syslog\n", "expected keyvalue, json or custom", 1, 17},
         {"a.yaml", "tls_log_delivery_format: \"%{outbound_tls:outbound_tls_cipehr}\"\n",
