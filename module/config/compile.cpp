@@ -70,7 +70,12 @@ std::string regex_limit_problem(std::string_view pattern) {
     if (pattern.size() > max_regex_length)
         return "is longer than " + std::to_string(max_regex_length) + " characters";
     int depth = 0;
+    std::size_t digits = 0;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
+        // libstdc++ reads a repetition count or back-reference into a long
+        // without an overflow check (undefined behaviour past 18 digits).
+        digits = pattern[i] >= '0' && pattern[i] <= '9' ? digits + 1 : 0;
+        if (digits > 9) return "has a number longer than 9 digits";
         if (pattern[i] == '\\') {
             ++i; // an escaped character is never a group
         } else if (pattern[i] == '(' && ++depth > max_regex_nesting) {

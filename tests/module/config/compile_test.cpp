@@ -99,6 +99,8 @@ TEST_CASE("invalid configurations are refused with a precise error") {
         // Patterns std::regex would recurse through until the stack ends.
         {"a.conf", deep_regex.c_str(), "nests groups more than 16 deep", 1, 1},
         {"a.conf", long_regex.c_str(), "is longer than 1024 characters", 1, 1},
+        {"a.conf", "domain \"/x{99999999999999999999}/\" { tls = required }\n",
+         "has a number longer than 9 digits", 1, 1},
         // Log forms: global scope only, templates checked name by name.
         {"a.yaml", "tls_log_format: syslog\n", "expected keyvalue, json or custom", 1, 17},
         {"a.yaml", "tls_log_delivery_format: \"%{outbound_tls:outbound_tls_cipehr}\"\n",
