@@ -6,6 +6,9 @@
 namespace mtatls::host {
 
 bool ReplyReader::worth_parsing(std::size_t old_size) const {
+    // A segment that ended in CR: the next byte decides whether the line
+    // is well formed, so look again now (fuzzing finding reader-bare-cr).
+    if (old_size > 0 && pending_[old_size - 1] == '\r') return true;
     for (std::size_t i = old_size; i < pending_.size(); ++i) {
         const auto c = static_cast<unsigned char>(pending_[i]);
         if (c < 0x20 || c == 0x7f) return true; // LF, CR, or a byte the parser refuses
