@@ -1,6 +1,8 @@
 // directive.cpp - the directive table and name matching.
 #include "config/directive.h"
 
+#include "text/log_template.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -17,12 +19,7 @@ constexpr std::array<const char*, 3> crypto_lock_choices{"EC_SSL_SPINLOCK", "EC_
 constexpr std::array<const char*, 3> ssl_lock_choices{"mutex", "spinlock", "default"};
 constexpr std::array<const char*, 3> log_format_choices{"keyvalue", "json", "custom"};
 constexpr std::span<const char* const> no_choices{};
-// One line with the facts most admins want; the same for every outcome.
-constexpr const char* default_log_template =
-    "%{delivery:time} %{delivery:status} relay=%{delivery:relay} domain=%{delivery:domain} "
-    "tls=%{mtatls:tls} protocol=%{outbound_tls:outbound_tls_protocol} "
-    "cipher=%{outbound_tls:outbound_tls_cipher} code=%{delivery:code} dsn=%{delivery:dsn} "
-    "reason=%{delivery:reason}";
+using text::default_log_template;
 
 using enum Directive;
 using enum ValueKind;

@@ -13,6 +13,16 @@
 
 namespace mtatls::text {
 
+// The default of the tls_log_*_format directives: one line with the facts
+// most admins want, the same for every outcome.  The module reports it as
+// the directives' default; a host falls back on it only with a module that
+// does not know those directives.
+inline constexpr const char* default_log_template =
+    "%{delivery:time} %{delivery:status} relay=%{delivery:relay} domain=%{delivery:domain} "
+    "tls=%{mtatls:tls} protocol=%{outbound_tls:outbound_tls_protocol} "
+    "cipher=%{outbound_tls:outbound_tls_cipher} code=%{delivery:code} dsn=%{delivery:dsn} "
+    "reason=%{delivery:reason}";
+
 struct TemplatePiece {
     bool is_reference = false;
     std::string text; // literal text, or the referenced name

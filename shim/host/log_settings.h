@@ -8,6 +8,8 @@
 // leaves the defaults: key=value lines with the Postfix summary.
 #pragma once
 
+#include "text/log_template.h"
+
 #include "attempt_result.h"
 #include "module_loader.h"
 
@@ -32,14 +34,8 @@ inline constexpr const char* summary = "tls_log_postfix_summary";
 } // namespace log_directive
 
 // The template used when the configuration gives none (or an empty one):
-// the module's documented default, which CONFIG_EXPLAIN reports and which
-// then wins; this copy only serves a module that does not know the
-// directives.
-inline constexpr const char* default_log_template =
-    "%{delivery:time} %{delivery:status} relay=%{delivery:relay} domain=%{delivery:domain} "
-    "tls=%{mtatls:tls} protocol=%{outbound_tls:outbound_tls_protocol} "
-    "cipher=%{outbound_tls:outbound_tls_cipher} code=%{delivery:code} dsn=%{delivery:dsn} "
-    "reason=%{delivery:reason}";
+// the same constant the module reports as the directives' default.
+using text::default_log_template;
 
 struct LogSettings {
     LogForm form = LogForm::keyvalue;
