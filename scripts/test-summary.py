@@ -5,6 +5,10 @@ Reads meson's testlog.json of each build directory given.  A test program
 that printed a doctest summary, or a plain "N passed, N failed" line (the
 table-driven Python tests), counts as its cases; any other test (or one
 that died before its summary) counts as one case.
+
+An argument that is a file, not a directory, is the output of a step run
+outside meson (scripts/fuzz): its last "N passed, N failed" line counts,
+and a file without one counts as one failure.
 """
 import json
 import os
@@ -29,6 +33,16 @@ def counts(stdout: str):
 def main() -> int:
     passed = failed = 0
     for build in sys.argv[1:]:
+        if os.path.isfile(build):
+            with open(build, encoding="utf-8", errors="replace") as f:
+                plain = PLAIN.findall(f.read())
+            if plain:
+                passed += int(plain[-1][0])
+                failed += int(plain[-1][1])
+            else:
+                print(f"test-summary: {build}: no summary line", file=sys.stderr)
+                failed += 1
+            continue
         log = os.path.join(build, "meson-logs", "testlog.json")
         if not os.path.exists(log):
             print(f"test-summary: {build}: no test log (build failed?)", file=sys.stderr)

@@ -4,12 +4,14 @@
 #include "config/compile.h"
 
 #include "attempt/macros.h"
+#include "text/log_safe.h"
 #include "text/log_template.h"
 
 #include "config/openssl_checks.h"
 #include "config/protocols.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -83,6 +85,31 @@ std::string regex_limit_problem(std::string_view pattern) {
         } else if (pattern[i] == ')' && depth > 0) {
             --depth;
         }
+    }
+    return {};
+}
+
+// Why `text` is not acceptable configuration text, or "".  Names and values
+// must be printable UTF-8: YAML (and so `convert`) cannot carry other bytes
+// faithfully, and a bidi control could make a file read differently from
+// what it means.  Values may hold the TAB and LF of a heredoc.
+std::string text_problem(std::string_view text, bool is_value) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x20 && byte < 0x7f) continue;
+        if (is_value && (byte == '\t' || byte == '\n')) continue;
+        if (byte >= 0x80) {
+            if (const std::size_t length = text::safe_utf8_length(text, i); length > 0) {
+                i += length - 1;
+                continue;
+            }
+        }
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "%02x", byte);
+        return std::string(byte >= 0x80 ? "is not valid UTF-8 or holds a control or bidi code "
+                                        : "holds the control byte ") +
+               "(0x" + hex + " at offset " + std::to_string(i) +
+               "); configuration text must be printable UTF-8";
     }
     return {};
 }
@@ -188,6 +215,11 @@ void Compiler::add_stanza(const RawStanza& raw, Stanza* parent, Context context)
                      std::string(keyword(raw.kind)) + " stanza needs a name");
         return;
     }
+    if (const std::string why = text_problem(raw.name, false); !why.empty()) {
+        diags_.error(file(raw.pos), raw.pos, parent_scope,
+                     std::string(keyword(raw.kind)) + " name " + why);
+        return;
+    }
     Stanza& stanza = config_->stanzas_.emplace_back();
     stanza.kind = raw.kind;
     stanza.name = raw.kind == StanzaKind::domain && !is_regex_name(raw.name)
@@ -274,6 +306,15 @@ void Compiler::add_domain(const RawStanza& raw, Stanza& stanza, Container& conta
         diags_.error(file(raw.pos), raw.pos, stanza.scope_path(), "empty domain name");
         return;
     }
+    // One trailing dot (the root) is dropped above; any other empty label
+    // would be written back by `convert` as a different domain.
+    if (stanza.name.front() == '.' || stanza.name.back() == '.' ||
+        stanza.name.find("..") != std::string::npos) {
+        diags_.error(file(raw.pos), raw.pos, stanza.scope_path(),
+                     "domain name has an empty label (a leading dot, \"..\" or two trailing "
+                     "dots); write the domain itself, or a /regex/ for its subdomains");
+        return;
+    }
     if (container.domains.contains_exact(stanza.name)) {
         const Stanza* first = container.domains.match(stanza.name);
         diags_.error(file(raw.pos), raw.pos, stanza.scope_path(),
@@ -346,6 +387,8 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
                      std::string(directive.name) + ": " + message);
         return false;
     };
+    if (const std::string why = text_problem(text, true); !why.empty())
+        return fail("the value " + why);
     switch (directive.kind) {
     case ValueKind::choice: {
         for (std::size_t i = 0; i < directive.choices.size(); ++i) {

@@ -10,6 +10,12 @@ namespace {
 
 using Children = std::unordered_map<const Stanza*, std::vector<const Stanza*>>;
 
+// YAML allows an implicit key ("name:") of at most 1024 characters as
+// written, escapes included; yaml-cpp decides by the raw length.  Past this
+// many bytes a name is written as an explicit key ("? name"), which has no
+// limit.  (Names are printable UTF-8, so escaping at most doubles them.)
+constexpr std::size_t longest_implicit_key = 256;
+
 void emit_body(YAML::Emitter& out, const Stanza& stanza, const Children& children) {
     for (const Setting& setting : stanza.settings)
         out << YAML::Key << info(setting.id).name << YAML::Value << YAML::DoubleQuoted
@@ -24,6 +30,7 @@ void emit_body(YAML::Emitter& out, const Stanza& stanza, const Children& childre
                 out << YAML::Key << keyword(kind) << YAML::Value << YAML::BeginMap;
                 opened = true;
             }
+            if (child->name.size() > longest_implicit_key) out << YAML::LongKey;
             out << YAML::Key << YAML::DoubleQuoted << child->name << YAML::Value << YAML::BeginMap;
             emit_body(out, *child, children);
             out << YAML::EndMap;

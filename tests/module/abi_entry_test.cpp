@@ -367,7 +367,7 @@ TEST_CASE("MACRO_LIST names every macro once, by the stage it becomes known") {
     const auto module = load_with(required_host);
     const auto [list, closure] = module->hook<mtatls_macro_list_fn>(MTATLS_HOOK_MACRO_LIST);
     REQUIRE(static_cast<bool>(list));
-    const auto collect = [&, closure = closure](int stage) {
+    const auto collect = [&, list = list, closure = closure](int stage) {
         std::vector<std::string> names;
         const int status = list(
             closure, stage,

@@ -101,6 +101,25 @@ TEST_CASE("invalid configurations are refused with a precise error") {
         {"a.conf", long_regex.c_str(), "is longer than 1024 characters", 1, 1},
         {"a.conf", "domain \"/x{99999999999999999999}/\" { tls = required }\n",
          "has a number longer than 9 digits", 1, 1},
+        // Text that YAML (convert) could not carry faithfully, or that reads
+        // differently from what it means (fuzzing findings non-utf8,
+        // domain-trailing-dots).
+        {"a.yaml",
+         "binding:\n  \"cust\xae"
+         "1\": {}\n",
+         "binding name is not valid UTF-8", 2, 3},
+        {"a.conf", "domain \"a\xae.example\" { tls = required }\n",
+         "domain name is not valid UTF-8 or holds a control or bidi code (0xae at offset 1)", 1, 1},
+        {"a.yaml", "domain:\n  \"a\\x01.example\": {}\n", "holds the control byte (0x01", 2, 3},
+        {"a.conf",
+         "tls_ca = \"/etc/\x99"
+         "ca.pem\"\n",
+         "tls_ca: the value is not valid UTF-8", 1, 10},
+        {"a.yaml", "tls_ca: \"/etc/\\u202eca.pem\"\n", "or bidi code (0xe2 at offset 5)", 1, 9},
+        {"a.yaml", "tls_ciphers: \"HIGH\\x7f\"\n", "control byte (0x7f at offset 4)", 1, 14},
+        {"a.conf", "domain \"partner.example..\" { tls = required }\n", "empty label", 1, 1},
+        {"a.conf", "domain \".partner.example\" { }\n", "empty label", 1, 1},
+        {"a.yaml", "domain:\n  a..example: {}\n", "empty label", 2, 3},
         // Log forms: global scope only, templates checked name by name.
         {"a.yaml", "tls_log_format: syslog\n", "expected keyvalue, json or custom", 1, 17},
         {"a.yaml", "tls_log_delivery_format: \"%{outbound_tls:outbound_tls_cipehr}\"\n",

@@ -27,12 +27,27 @@ struct Json {
     std::vector<Json> array;
     std::vector<std::pair<std::string, Json>> object; // in order
 
+    // Defined below, where Json is complete: std::pair needs that, and
+    // clang with libstdc++ would otherwise instantiate them too early.
+    Json();
+    Json(const Json&);
+    Json(Json&&) noexcept;
+    Json& operator=(const Json&);
+    Json& operator=(Json&&) noexcept;
+    ~Json();
+
     [[nodiscard]] const Json* get(std::string_view key) const {
         for (const auto& [k, v] : object)
             if (k == key) return &v;
         return nullptr;
     }
 };
+inline Json::Json() = default;
+inline Json::Json(const Json&) = default;
+inline Json::Json(Json&&) noexcept = default;
+inline Json& Json::operator=(const Json&) = default;
+inline Json& Json::operator=(Json&&) noexcept = default;
+inline Json::~Json() = default;
 
 class JsonReader {
   public:
