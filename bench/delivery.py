@@ -232,7 +232,7 @@ def run_postfix(a, sink, n, concurrency, pki, workdir):
     }
     sendmail = ["/usr/sbin/sendmail", "-C", None, "-f", SENDER, RCPT]
     rows = []
-    with postfix_instance.PostfixInstance("127.0.0.31", 2525, pki=pki, relay_to=("127.0.0.1",
+    with postfix_instance.PostfixInstance("127.0.0.31", pki=pki, relay_to=("127.0.0.1",
                                           sink.port), relay_tls="encrypt", extra=extra) as pf:
         sendmail[2] = pf.config_dir
         plain, held = message("delivery benchmark").encode(), message("held").encode()

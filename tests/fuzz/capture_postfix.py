@@ -104,7 +104,7 @@ def write(path, data):
 
 def main():
     pki = sys.argv[1]
-    with PostfixInstance("127.0.0.61", 2561, tls=True, pki=pki, name="fuzzseed") as mx:
+    with PostfixInstance("127.0.0.61", tls=True, pki=pki, name="fuzzseed") as mx:
         plain = plaintext_dialogue(mx.address, mx.port)
         banner, ehlo, go, flight, ehlo_tls = serverhello_dialogue(mx.address, mx.port)
     reply_dir = os.path.join(HERE, "corpus", "smtp_reply")

@@ -15,7 +15,7 @@ mtatls-send's.
 
 Environment (set by meson): MTATLS_SEND, MTATLS_TEST_MODULE, MTATLS_TEST_PKI.
 Runs as root (Postfix's master must); exits 77 (skip) only when Postfix is
-not installed.  Addresses 127.0.0.21-27, ports 425xx: no other test uses them.
+not installed.  Addresses 127.0.0.21-27, each instance on a free port.
 Prints one line per case and a final "N passed, N failed".
 """
 import email.parser
@@ -170,7 +170,7 @@ def describe(mx, stderr=""):
     return "\n".join(parts)
 
 
-def instance(address, port, **kwargs):
+def instance(address, port=0, **kwargs):
     return pfi.PostfixInstance(address, port, pki=PKI, **kwargs)
 
 
@@ -223,7 +223,7 @@ def smtplib_send(mx, message, client_cert=False):
 
 
 def case_harness_starttls():
-    with instance("127.0.0.26", 42526) as mx:
+    with instance("127.0.0.26") as mx:
         timings.append(mx)
         message = make_message("harness-starttls")
         smtplib_send(mx, message)
@@ -236,7 +236,7 @@ def case_harness_starttls():
 
 
 def case_harness_client_cert():
-    with instance("127.0.0.27", 42527, ask_ccert=True) as mx:
+    with instance("127.0.0.27", ask_ccert=True) as mx:
         timings.append(mx)
         message = make_message("harness-ccert")
         smtplib_send(mx, message, client_cert=True)
@@ -250,14 +250,14 @@ def case_harness_client_cert():
 
 def case_a_required_verify_host():
     config = write_config("a.yaml", 'tls: required\ntls_verify: host\ntls_ca: "@PKI@/ca.pem"\n')
-    with instance("127.0.0.21", 42521) as mx:
+    with instance("127.0.0.21") as mx:
         timings.append(mx)
         message = make_message("a")
         code, stderr, lines = mtatls_send(config, mx, message)
         expect(code == 0, "exit %d, expected 0" % code, describe(mx, stderr))
         line = check_attempt(lines, stderr, status="sent", tls_policy="required",
                              verify_policy="host", verified="yes", code="250")
-        expect("[127.0.0.21]:42521" in line.get("relay", ""), "log relay=%r" % line.get("relay"), stderr)
+        expect("[%s]:%d" % (mx.address, mx.port) in line.get("relay", ""), "log relay=%r" % line.get("relay"), stderr)
         expect(MX_NAME in line.get("subject", "") and "mtatls test CA" in line.get("issuer", ""),
                "log subject=%r issuer=%r: not the server certificate's"
                % (line.get("subject"), line.get("issuer")), stderr)
@@ -270,7 +270,7 @@ def case_a_required_verify_host():
 
 def case_b_ifavailable_plaintext():
     config = write_config("b.yaml", "tls: ifavailable\n")
-    with instance("127.0.0.22", 42522, tls=False) as mx:
+    with instance("127.0.0.22", tls=False) as mx:
         timings.append(mx)
         message = make_message("b")
         code, stderr, lines = mtatls_send(config, mx, message)
@@ -287,7 +287,7 @@ def case_c_required_no_starttls():
     config = write_config("c.yaml", 'tls: required\ntls_verify: host\ntls_ca: "@PKI@/ca.pem"\n')
     # TLS is configured on this server, but STARTTLS is neither advertised
     # nor accepted: a client that tried it anyway would not get through.
-    with instance("127.0.0.23", 42523, starttls=False) as mx:
+    with instance("127.0.0.23", starttls=False) as mx:
         timings.append(mx)
         code, stderr, lines = mtatls_send(config, mx, make_message("c"))
         expect(code == TEMPFAIL, "exit %d, expected %d" % (code, TEMPFAIL), describe(mx, stderr))
@@ -310,7 +310,7 @@ def case_d_binding_client_cert():
         "  client-cert:\n"
         '    tls_certificate: "@PKI@/client.pem"\n'
         '    tls_key: "@PKI@/client.key"\n'))
-    with instance("127.0.0.24", 42524, ask_ccert=True) as mx:
+    with instance("127.0.0.24", ask_ccert=True) as mx:
         timings.append(mx)
         message = make_message("d")
         code, stderr, lines = mtatls_send(config, mx, message, "--binding", "client-cert")
@@ -339,7 +339,7 @@ def case_e_tls12_only():
     config = write_config("e.yaml", (
         'tls: required\ntls_verify: host\ntls_ca: "@PKI@/ca.pem"\n'
         'tls_protocols: "+ALL:-TLSv1.3"\n'))
-    with instance("127.0.0.25", 42525) as mx:
+    with instance("127.0.0.25") as mx:
         timings.append(mx)
         # CRLF input this time: stored with LF, otherwise identical.
         message = make_message("e").replace(b"\n", b"\r\n")

@@ -32,11 +32,14 @@ import threading
 import time
 import warnings
 
+# MTATLS_TEST_SLOWDOWN=F (scripts/valgrind sets it) stretches every wait
+# for a client that runs F times slower than usual.
+SLOWDOWN = float(os.environ.get("MTATLS_TEST_SLOWDOWN", "1") or 1)
 # How long any single wait for the client may take, unless a step says
 # otherwise.  Tests pass smaller client timeouts than this.
-DEFAULT_WAIT = 10.0
+DEFAULT_WAIT = 10.0 * SLOWDOWN
 # The longest a connection may live at all.
-DEFAULT_CONN_LIFETIME = 60.0
+DEFAULT_CONN_LIFETIME = 60.0 * SLOWDOWN
 # Bounds on what one line may be (the client's lines are short).
 MAX_LINE = 65536
 

@@ -15,7 +15,7 @@ Use it as a context manager; stop() always runs, kills whatever the master
 left behind, and removes the directory.  Needs root (Postfix's master must
 start as root) and /usr/bin/python3 with the standard library only.
 
-    with PostfixInstance("127.0.0.21", 2525, tls=True, pki=PKI) as mx:
+    with PostfixInstance("127.0.0.21", tls=True, pki=PKI) as mx:
         ... deliver to 127.0.0.21:2525 ...
         msgs = mx.wait_for_messages(1)
 """
@@ -123,6 +123,8 @@ class PostfixInstance:
     """One private Postfix instance.  See the module docstring.
 
     address, port  where smtpd listens (IPv4; 127.0.0.2 and up need no setup).
+                   Port 0 (the default): a free port, chosen at start(), so
+                   that concurrent test runs do not collide.
                    In the sender role this is where mail is injected.
     tls            offer STARTTLS with pki/server.pem (security_level may,
                    loglevel 1, TLS details in Received:).  False: no TLS at
@@ -143,7 +145,7 @@ class PostfixInstance:
                    instances must differ or Postfix sees a mail loop.
     """
 
-    def __init__(self, address="127.0.0.21", port=2525, *, tls=True, starttls=True,
+    def __init__(self, address="127.0.0.21", port=0, *, tls=True, starttls=True,
                  ask_ccert=False, pki=None, cert_file=None, key_file=None, ca_file=None,
                  relay_to=None, relay_domains=("*",), relay_tls="encrypt", relay_ca=None,
                  extra=None, name=None, keep=None, start_timeout=30.0):
@@ -161,8 +163,7 @@ class PostfixInstance:
         self.relay_tls = relay_tls
         self.relay_ca = relay_ca or self.ca_file
         self.extra = dict(extra or {})
-        self.myhostname = "%s.example.test" % (
-            name or "pf-%s-%d" % (address.replace(".", "-"), self.port))
+        self.name = name
         # MTATLS_KEEP_POSTFIX=1 keeps the directory for a post-mortem.
         self.keep = keep if keep is not None else os.environ.get("MTATLS_KEEP_POSTFIX") == "1"
         self.start_timeout = start_timeout
@@ -170,6 +171,12 @@ class PostfixInstance:
         self.master_pid = None
         self.start_seconds = None
         self.stop_seconds = None
+
+    @property
+    def myhostname(self):
+        # Instances must differ or Postfix sees a mail loop.
+        return "%s.example.test" % (
+            self.name or "pf-%s-%d" % (self.address.replace(".", "-"), self.port))
 
     # -- paths -------------------------------------------------------------
 
@@ -294,7 +301,9 @@ class PostfixInstance:
             raise PostfixError("instance already started")
         if os.geteuid() != 0:
             raise PostfixError("a private Postfix instance must be started as root")
-        if _port_open(self.address, self.port, 0.2):
+        if self.port == 0:
+            self.port = _free_port(self.address)
+        elif _port_open(self.address, self.port, 0.2):
             raise PostfixError("%s:%d is already in use (a stray instance?)"
                                % (self.address, self.port))
         t0 = time.monotonic()
@@ -479,6 +488,14 @@ class PostfixInstance:
 
 def _shell_quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
+
+
+def _free_port(address):
+    """A port nothing listens on at `address` now.  Postfix binds it a moment
+    later; another process taking it in between makes start() fail clearly."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
 
 
 def _port_open(address, port, timeout):

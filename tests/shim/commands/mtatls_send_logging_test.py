@@ -46,7 +46,7 @@ JSON line parses; every macro value is a string free of the same.
 Environment (set by meson): MTATLS_SEND, MTATLS_TEST_MODULE,
 MTATLS_TEST_PKI, MTATLS_CONFIG.  Without MTATLS_SEND the program exits 77.
 Options: -k SUBSTRING runs matching cases; -v prints every run's stderr; -j N
-workers (default 8).  Postfix instances use 127.0.0.41-44, ports 4264x.
+workers (default 8).  Postfix instances use 127.0.0.41-44, each on a free port.
 Prints `ok NAME` / `FAIL NAME: why` / `skip NAME: why` per case and
 `N passed, N failed` last.
 """
@@ -583,7 +583,7 @@ def run_send(config, port, form, srv=None, mx=MX, rcpts=(RCPT,), extra_args=(), 
                       b"Message-ID: <log-%d@example.org>\n\nbody\n" % (id(d) & 0xFFFFFF))
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, input=msg, capture_output=True, timeout=45)
+        proc = subprocess.run(cmd, input=msg, capture_output=True, timeout=45 * hs.SLOWDOWN)
     except subprocess.TimeoutExpired as e:
         proc = subprocess.CompletedProcess(cmd, "timeout", b"", e.stderr or b"")
     return Run(proc, form, srv, port, mx, time.monotonic() - t0)
@@ -1514,9 +1514,9 @@ def summary_cases(work):
 
 class Postfixes:
     """The instances, started once in the background and shared by the P cases."""
-    TLS = ("127.0.0.41", 42641)
-    NOTLS = ("127.0.0.42", 42642)
-    RELAY = ("127.0.0.44", 42644)
+    TLS = ("127.0.0.41", 0)      # port 0: a free one, chosen at start
+    NOTLS = ("127.0.0.42", 0)
+    RELAY = ("127.0.0.44", 0)
 
     def __init__(self, pool):
         self.pool = pool
