@@ -141,6 +141,11 @@ class PostfixInstance:
     relay_tls      smtp_tls_security_level for the sender role.
     relay_ca       smtp_tls_CAfile for the sender role (default pki/ca.pem).
     extra          dict of further main.cf settings (win over the defaults).
+    resolv_conf    a resolv.conf file for this instance's DNS lookups: the
+                   master (and every daemon it starts) runs in a private
+                   mount namespace where this file is bind-mounted over
+                   /etc/resolv.conf (unshare -m; needs CAP_SYS_ADMIN).  The
+                   system's file is never touched.
     name           myhostname's first label (default from address and port);
                    instances must differ or Postfix sees a mail loop.
     """
@@ -148,7 +153,7 @@ class PostfixInstance:
     def __init__(self, address="127.0.0.21", port=0, *, tls=True, starttls=True,
                  ask_ccert=False, pki=None, cert_file=None, key_file=None, ca_file=None,
                  relay_to=None, relay_domains=("*",), relay_tls="encrypt", relay_ca=None,
-                 extra=None, name=None, keep=None, start_timeout=30.0):
+                 extra=None, name=None, keep=None, start_timeout=30.0, resolv_conf=None):
         self.address = address
         self.port = int(port)
         self.tls = tls
@@ -163,6 +168,7 @@ class PostfixInstance:
         self.relay_tls = relay_tls
         self.relay_ca = relay_ca or self.ca_file
         self.extra = dict(extra or {})
+        self.resolv_conf = resolv_conf
         self.name = name
         # MTATLS_KEEP_POSTFIX=1 keeps the directory for a post-mortem.
         self.keep = keep if keep is not None else os.environ.get("MTATLS_KEEP_POSTFIX") == "1"
@@ -312,7 +318,16 @@ class PostfixInstance:
             _live.add(self)
         try:
             self._create_tree()
-            result = self._postfix("start")
+            if self.resolv_conf:
+                # The bind mount lives as long as the namespace has a
+                # process: the master that `postfix start` leaves behind.
+                result = subprocess.run(
+                    ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                     'mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start',
+                     "sh", self.resolv_conf, POSTFIX, self.config_dir],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            else:
+                result = self._postfix("start")
             if result.returncode != 0:
                 raise PostfixError("postfix start failed (exit %d):\n%s%s\n%s"
                                    % (result.returncode, result.stdout, result.stderr,
