@@ -141,6 +141,7 @@ class PostfixInstance:
     relay_tls      smtp_tls_security_level for the sender role.
     relay_ca       smtp_tls_CAfile for the sender role (default pki/ca.pem).
     extra          dict of further main.cf settings (win over the defaults).
+    extra_master   text appended to master.cf (e.g. a pipe(8) transport).
     resolv_conf    a resolv.conf file for this instance's DNS lookups: the
                    master (and every daemon it starts) runs in a private
                    mount namespace where this file is bind-mounted over
@@ -153,7 +154,8 @@ class PostfixInstance:
     def __init__(self, address="127.0.0.21", port=0, *, tls=True, starttls=True,
                  ask_ccert=False, pki=None, cert_file=None, key_file=None, ca_file=None,
                  relay_to=None, relay_domains=("*",), relay_tls="encrypt", relay_ca=None,
-                 extra=None, name=None, keep=None, start_timeout=30.0, resolv_conf=None):
+                 extra=None, name=None, keep=None, start_timeout=30.0, resolv_conf=None,
+                 extra_master=""):
         self.address = address
         self.port = int(port)
         self.tls = tls
@@ -169,6 +171,7 @@ class PostfixInstance:
         self.relay_ca = relay_ca or self.ca_file
         self.extra = dict(extra or {})
         self.resolv_conf = resolv_conf
+        self.extra_master = extra_master
         self.name = name
         # MTATLS_KEEP_POSTFIX=1 keeps the directory for a post-mortem.
         self.keep = keep if keep is not None else os.environ.get("MTATLS_KEEP_POSTFIX") == "1"
@@ -286,7 +289,7 @@ class PostfixInstance:
         return "".join("%s = %s\n" % kv for kv in settings.items())
 
     def master_cf(self):
-        return _MASTER_CF.format(listen="%s:%d" % (self.address, self.port))
+        return _MASTER_CF.format(listen="%s:%d" % (self.address, self.port)) + self.extra_master
 
     # -- life cycle --------------------------------------------------------
 
