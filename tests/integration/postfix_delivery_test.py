@@ -18,8 +18,6 @@ Runs as root (Postfix's master must); exits 77 (skip) only when Postfix is
 not installed.  Addresses 127.0.0.21-27, each instance on a free port.
 Prints one line per case and a final "N passed, N failed".
 """
-import email.parser
-import email.policy
 import os
 import re
 import shutil
@@ -32,7 +30,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-import postfix_instance as pfi  # noqa: E402  (path set up just above)
+import mail_message  # noqa: E402  (path set up just above)
+import postfix_instance as pfi  # noqa: E402
+from mail_message import make_message, parse_log_line, received_tls  # noqa: E402
 
 if not pfi.available():
     print("SKIP: %s is not installed" % pfi.POSTFIX)
@@ -59,79 +59,18 @@ def expect(condition, what, detail=""):
         raise CaseFailure(what + ("\n" + detail if detail else ""))
 
 
-# -- the message ---------------------------------------------------------------
-
-# Lines that trip careless SMTP code: leading dots (dot-stuffing), a lone
-# dot, trailing blanks, a tab, an empty line, 8-bit text, a long line, and
-# "From " at a line start.  Fully qualified headers so Postfix's cleanup
-# neither adds nor rewrites any: the whole message must arrive unchanged.
-def make_message(case):
-    body = (
-        "This is case %s.\n"
-        ".a line with one leading dot\n"
-        "..two leading dots\n"
-        ".\n"
-        "trailing blanks   \n"
-        "\ttab-indented\n"
-        "\n"
-        "From the start of a line\n"
-        "UTF-8: gr\u00fc\u00dfe, \u65e5\u672c\n"
-        "%s\n"
-        "last line\n" % (case, "x" * 900)
-    ).encode("utf-8")
-    headers = (
-        "From: Sender <sender@origin.example.test>\n"
-        "To: <rcpt@dest.example.test>\n"
-        "Subject: mtatls postfix case %s\n"
-        "Date: Thu, 01 Jan 2026 00:00:00 +0000\n"
-        "Message-ID: <case-%s@origin.example.test>\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "Content-Transfer-Encoding: 8bit\n"
-        "\n" % (case, case)
-    ).encode("ascii")
-    return headers + body
-
+# -- the message and the log line (tests/support/mail_message.py) -------------
 
 def split_message(data):
-    """(header bytes, body bytes) at the first empty line (LF file)."""
-    head, sep, body = data.partition(b"\n\n")
-    expect(sep, "delivered message has no header/body separator")
+    head, body = mail_message.split_message(data)
+    expect(body is not None, "delivered message has no header/body separator")
     return head, body
 
 
 def received(data):
-    """The topmost Received: header (the sink's own), unfolded."""
-    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
-    values = msg.get_all("Received") or []
-    expect(values, "delivered message has no Received: header")
-    return re.sub(r"\s+", " ", str(values[0]))
-
-
-TLS_RX = re.compile(r"using (TLSv[0-9.]+) with cipher (\S+) \((\d+)/(\d+) bits\)")
-
-
-def received_tls(data):
-    """(protocol, cipher, usebits, algbits) from Received:, or None."""
-    m = TLS_RX.search(received(data))
-    return m.groups() if m else None
-
-
-# -- mtatls-send -----------------------------------------------------------------
-
-LOG_TOKEN = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def parse_log_line(line):
-    """key=value pairs of one `mtatls-send: ` line, quotes and escapes undone."""
-    fields = {}
-    for key, value in LOG_TOKEN.findall(line):
-        if value.startswith('"'):
-            value = re.sub(r'\\x([0-9a-fA-F]{2})|\\(.)',
-                           lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2),
-                           value[1:-1])
-        fields[key] = value
-    return fields
+    value = mail_message.received(data)
+    expect(value, "delivered message has no Received: header")
+    return value
 
 
 def attempt_lines(stderr):
