@@ -27,11 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import mail_message  # noqa: E402  (path set up just above)
 import postfix_instance as pfi  # noqa: E402
+from case_runner import expect, run_cases  # noqa: E402
 from mail_message import make_message, parse_log_line, received_tls  # noqa: E402
 
 if not pfi.available():
@@ -44,19 +44,10 @@ PKI = os.environ.get("MTATLS_TEST_PKI", "")
 MX_NAME = "mx.example.test"  # the name in pki/server.pem
 TEMPFAIL = 75
 
-passed = 0
-failed = 0
 timings = []  # (start seconds, stop seconds) per instance
 WORK = tempfile.mkdtemp(prefix="mtatls-postfix-test-")
 
 
-class CaseFailure(Exception):
-    pass
-
-
-def expect(condition, what, detail=""):
-    if not condition:
-        raise CaseFailure(what + ("\n" + detail if detail else ""))
 
 
 # -- the message and the log line (tests/support/mail_message.py) -------------
@@ -305,31 +296,15 @@ CASES = [
 
 
 def main():
-    global passed, failed
     pfi.stop_all_on_signals()  # meson's timeout SIGTERM must still stop the masters
     if not PKI or not os.path.isfile(os.path.join(PKI, "ca.pem")):
         print("FAIL: MTATLS_TEST_PKI (%r) holds no ca.pem" % PKI)
         print("0 passed, 1 failed")
         return 1
     only = sys.argv[1:]  # optional case-name prefixes, for running one by hand
+    passed, failed = 0, 1  # if the run itself breaks
     try:
-        for name, func in CASES:
-            if only and not any(name.startswith(p) for p in only):
-                continue
-            try:
-                note = func()
-                passed += 1
-                print("ok   %s: %s" % (name, note), flush=True)
-            except CaseFailure as e:
-                failed += 1
-                first, _, rest = str(e).partition("\n")
-                print("FAIL %s: %s" % (name, first), flush=True)
-                if rest:
-                    print(rest, file=sys.stderr, flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL %s: exception" % name, flush=True)
-                traceback.print_exc()
+        passed, failed = run_cases(CASES, only=only)
     finally:
         pfi.stop_all()
         shutil.rmtree(WORK, ignore_errors=True)

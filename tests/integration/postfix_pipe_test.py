@@ -33,10 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-import postfix_instance as pfi  # noqa: E402  (path set up just above)
+import postfix_instance as pfi  # noqa: E402
+from case_runner import expect, run_cases  # noqa: E402  (path set up just above)
 from mail_message import make_message, received, received_tls, split_message  # noqa: E402
 
 if not pfi.available():
@@ -50,20 +50,11 @@ SENDER = "sender@origin.example"  # A's own domain: bounces land in A's mailbox
 DEST = "dest.example"
 PIPE_USER = "nobody"
 
-passed = 0
-failed = 0
 WORK = tempfile.mkdtemp(prefix="mtatls-pipe-test-")
 # pipe(8) runs mtatls-send as PIPE_USER: it must read the configuration.
 os.chmod(WORK, 0o755)
 
 
-class CaseFailure(Exception):
-    pass
-
-
-def expect(condition, what, detail=""):
-    if not condition:
-        raise CaseFailure(what + ("\n" + detail if detail else ""))
 
 
 CONFIG = """\
@@ -239,7 +230,6 @@ CASES = [
 
 
 def main():
-    global passed, failed
     if os.geteuid() != 0:
         print("FAIL: must run as root (Postfix's master)")
         print("0 passed, 1 failed")
@@ -250,22 +240,9 @@ def main():
         return 1
     pfi.stop_all_on_signals()
     config = write_config()
+    passed, failed = 0, 1  # if the run itself breaks
     try:
-        for name, func in CASES:
-            try:
-                note = func(config)
-                passed += 1
-                print("ok   %s: %s" % (name, note), flush=True)
-            except CaseFailure as e:
-                failed += 1
-                first, _, rest = str(e).partition("\n")
-                print("FAIL %s: %s" % (name, first), flush=True)
-                if rest:
-                    print(rest, file=sys.stderr, flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL %s: exception" % name, flush=True)
-                traceback.print_exc()
+        passed, failed = run_cases(CASES, config)
     finally:
         pfi.stop_all()
         shutil.rmtree(WORK, ignore_errors=True)
