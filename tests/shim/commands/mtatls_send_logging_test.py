@@ -571,11 +571,15 @@ def parse_kv(line):
 
 
 def run_send(config, port, form, srv=None, mx=MX, rcpts=(RCPT,), extra_args=(), message=None, host="127.0.0.1",
-             timeout=5, workdir=None, config_name="mtatls.yaml"):
+             timeout=None, workdir=None, config_name="mtatls.yaml"):
     d = tempfile.mkdtemp(prefix="run-", dir=workdir)
     cfg = write(os.path.join(d, config_name), config)
+    # Limits are not under test here: a slow run (valgrind) gets longer ones.
+    if timeout is None:
+        timeout = round(5 * hs.SLOWDOWN)
     cmd = [SEND, "--config", cfg, "--module", MODULE, "--next-hop", f"{host}:{port}", "--helo",
-           "client.example.test", "--timeout", str(timeout), "--attempt-timeout", "20"]
+           "client.example.test", "--timeout", str(timeout), "--attempt-timeout",
+           str(round(20 * hs.SLOWDOWN))]
     if mx is not None:
         cmd += ["--mx-name", mx]
     cmd += list(extra_args) + ["-f", SENDER] + list(rcpts)
