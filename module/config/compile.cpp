@@ -10,7 +10,11 @@
 #include "config/openssl_checks.h"
 #include "config/protocols.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -129,6 +133,46 @@ std::string suggest_log_name(std::string_view name) {
         return out;
     }();
     return closest_match(name, pointers);
+}
+
+// Why `text` is not a `resolver` value, or "": one or more ADDR[@PORT]
+// (IPv4 or IPv6, no names: the resolver cannot look up its own address),
+// separated by spaces or commas, port 1-65535.  The host parses the same
+// form (shim/host/resolver_settings.cpp) and hands each entry to
+// libunbound's ub_ctx_set_fwd as it is.
+std::string dns_servers_problem(std::string_view text) {
+    std::size_t count = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (text[i] == ' ' || text[i] == ',' || text[i] == '\t') {
+            ++i;
+            continue;
+        }
+        const std::size_t end = std::min(text.find_first_of(" ,\t", i), text.size());
+        const std::string entry(text.substr(i, end - i));
+        i = end;
+        ++count;
+        const std::size_t at = entry.find('@');
+        const std::string address = entry.substr(0, at);
+        in_addr v4{};
+        in6_addr v6{};
+        if (inet_pton(AF_INET, address.c_str(), &v4) != 1 &&
+            inet_pton(AF_INET6, address.c_str(), &v6) != 1)
+            return "\"" + entry +
+                   "\" is not ADDR or ADDR@PORT with an IPv4 or IPv6 address (no names, no "
+                   "brackets: 192.0.2.53, 192.0.2.53@5353, 2001:db8::53@53)";
+        if (at == std::string::npos) continue;
+        const std::string port = entry.substr(at + 1);
+        unsigned value = 0;
+        const auto [stop, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (port.empty() || ec != std::errc() || stop != port.data() + port.size() || value == 0 ||
+            value > 65535)
+            return "invalid port in \"" + entry + "\" (want 1 to 65535)";
+    }
+    if (count == 0)
+        return "no DNS server given (write one or more ADDR[@PORT], or leave resolver out to use "
+               "/etc/resolv.conf)";
+    return {};
 }
 
 std::string quoted_choices(const DirectiveInfo& d) {
@@ -460,6 +504,11 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
                 message += "; did you mean %{" + hint + "}?";
             return fail(message);
         }
+        out.value = text;
+        return true;
+    }
+    case ValueKind::dns_servers: {
+        if (const std::string why = dns_servers_problem(text); !why.empty()) return fail(why);
         out.value = text;
         return true;
     }

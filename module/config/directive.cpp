@@ -49,6 +49,9 @@ const std::array<DirectiveInfo, directive_count> table{{
     {tls_log_transientfailure_format, "tls_log_transientfailure_format", log_template, no_choices, default_log_template, nullptr, scope_global, false, false, false},
     {tls_log_permanentfailure_format, "tls_log_permanentfailure_format", log_template, no_choices, default_log_template, nullptr, scope_global, false, false, false},
     {tls_log_postfix_summary, "tls_log_postfix_summary", boolean, bool_choices, "true", nullptr, scope_global, false, false, false},
+    // Read by the host for its MX and address lookups (mtatls-send); the
+    // module only checks it.  One resolver per process: global only.
+    {resolver, "resolver", dns_servers, no_choices, "", "system resolver configuration, /etc/resolv.conf", scope_global, false, false, false},
 }};
 // clang-format on
 

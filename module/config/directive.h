@@ -1,5 +1,7 @@
-// directive.h - the table of every TLS directive mtatls understands: name,
-// value kind, allowed values, default, and the scopes it may be set in.
+// directive.h - the table of every directive mtatls understands (the TLS
+// ones, the log forms, and `resolver`, the DNS servers of the host's MX
+// lookups): name, value kind, allowed values, default, and the scopes it
+// may be set in.
 //
 // Everything that needs to know about a directive (readers, validation,
 // resolution, `mtatls-config eval`, the schema test) asks this table, so a
@@ -39,8 +41,9 @@ enum class Directive : uint8_t {
     tls_log_transientfailure_format,
     tls_log_permanentfailure_format,
     tls_log_postfix_summary,
+    resolver,
 };
-inline constexpr std::size_t directive_count = 22;
+inline constexpr std::size_t directive_count = 23;
 
 enum class ValueKind {
     choice,       // one of `choices`, case-insensitive
@@ -50,6 +53,7 @@ enum class ValueKind {
     tls13_suites, // OpenSSL TLS 1.3 ciphersuite list
     protocols,    // +ALL:-TLSv1.0 style
     log_template, // custom log line: text with %{macro} references
+    dns_servers,  // ADDR[@PORT], IPv4 or IPv6, separated by spaces or commas
 };
 
 // Bit set of the scopes a directive may be set in.

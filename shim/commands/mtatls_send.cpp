@@ -7,12 +7,19 @@
 // Postfix's "TLS connection established" summary when a handshake
 // completed; the exit status is a sysexits(3) value the MTA understands
 // (0 sent, 75 deferred, 69 bounced).
-// When an opportunistic TLS attempt fails and the module allows it, a
-// second attempt on a NEW connection delivers without TLS.
+// The next hop is a domain (its MX hosts, tried in order: RFC 5321 §5.1),
+// [host] or an address (mx_resolver.h); a failed attempt passes the
+// message to the next MX host when the failure concerns that server
+// (failover.h), all within --attempt-timeout.  When an opportunistic TLS
+// attempt fails and the module allows it, a second attempt on a NEW
+// connection to the same host delivers without TLS.
 #include "attempt_log.h"
 #include "command_support.h"
+#include "failover.h"
 #include "log_settings.h"
 #include "message.h"
+#include "mx_resolver.h"
+#include "resolver_settings.h"
 #include "send_options.h"
 #include "session.h"
 #include "text/log_safe.h"
@@ -20,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -36,12 +44,14 @@ const char* const program = "mtatls-send";
 int usage(FILE* out, int code) {
     std::fprintf(out, "usage: mtatls-send --config FILE [--module PATH] [--binding NAME]\n"
                       "                   [--binding-group NAME] [--domain DOMAIN]\n"
-                      "                   --next-hop HOST[:PORT] [--mx-name NAME] [--helo NAME]\n"
+                      "                   --next-hop DESTINATION [--mx-name NAME] [--helo NAME]\n"
+                      "                   [--resolver ADDR[@PORT][,...]] [--mx-address-limit N]\n"
                       "                   [--timeout SECONDS] [--attempt-timeout SECONDS]\n"
                       "                   [--defer-local-errors]\n"
                       "                   -f SENDER [--] RCPT... < MESSAGE\n"
                       "       mtatls-send --version | --help\n"
-                      "HOST may be a name, an IPv4 address or [IPv6]; PORT defaults to 25.\n"
+                      "DESTINATION: DOMAIN[:PORT] (its MX hosts), [HOST][:PORT] (no MX lookup),\n"
+                      "an IPv4 address or [IPv6] (no DNS); PORT defaults to 25.\n"
                       "Exit: 0 sent, 75 deferred, 69 bounced, 64 usage, 78 configuration, 70 "
                       "internal.\n");
     return code;
@@ -76,6 +86,54 @@ int local_error(const host::SendOptions& options, int code) {
 void report(const host::AttemptResult& result, bool fallback, const host::LogSettings& settings) {
     for (const std::string& line : host::format_attempt_lines(program, result, fallback, settings))
         print_line(line);
+}
+
+// The DNS servers to ask: --resolver, else the `resolver` directive, else
+// none (the system's).  False (and a message) when the configured value
+// is unusable; the module checks it at load, so that means a module and a
+// host that disagree.
+bool dns_servers(const host::SendOptions& options, const host::Module& module,
+                 std::vector<host::DnsServer>& servers) {
+    servers = options.resolver;
+    if (!servers.empty() || options.next_hop.kind == host::NextHopKind::ip_literal) return true;
+    std::vector<std::string> problems;
+    const std::string configured = host::read_resolver_setting(module, problems);
+    for (const std::string& problem : problems)
+        print_line(std::string(program) + ": warning: " + text::log_safe(problem));
+    if (configured.empty()) return true;
+    std::string error;
+    const auto parsed = host::parse_dns_servers(configured, error);
+    if (!parsed) {
+        print_line(std::string(program) + ": " + options.config +
+                   ": resolver: " + text::log_safe(error));
+        return false;
+    }
+    servers = *parsed;
+    return true;
+}
+
+// The line of a delivery that ended before any connection: the next hop
+// did not resolve, or resolved to "no mail here".
+host::AttemptResult lookup_failure(const host::AttemptParams& params, const host::NextHop& hop,
+                                   const host::DnsFailure& failure, double delay) {
+    host::AttemptResult result;
+    result.outcome = failure.outcome;
+    result.code = failure.code;
+    result.dsn = failure.dsn;
+    result.reason = failure.reason;
+    result.stage = host::Stage::resolve;
+    result.mx_name = hop.name;
+    result.port = hop.port;
+    result.domain = params.domain;
+    result.sender = params.sender;
+    result.delay_seconds = delay;
+    result.time = std::chrono::system_clock::now();
+    for (const std::string& name : params.macro_names)
+        result.macros.emplace_back(name, std::string());
+    for (const std::string& address : params.recipients)
+        result.recipients.push_back(
+            {address, failure.outcome, failure.code, failure.dsn, failure.reason});
+    return result;
 }
 
 // The macros each attempt looks up for its log line, beyond the TLS facts
@@ -154,10 +212,11 @@ int send(const host::SendOptions& options) {
         return local_error(options, exit_software);
     }
 
+    std::vector<host::DnsServer> servers;
+    if (!dns_servers(options, *module, servers)) return local_error(options, exit_config);
+
     host::AttemptParams params;
-    params.host = options.next_hop_host;
-    params.port = options.next_hop_port;
-    params.mx_name = options.mx_name;
+    params.port = options.next_hop.port;
     params.helo = options.helo.empty() ? local_host_name() : options.helo;
     params.binding_group = options.binding_group;
     params.binding = options.binding;
@@ -166,16 +225,50 @@ int send(const host::SendOptions& options) {
     params.recipients = options.recipients;
     params.timeouts = host::timeouts_for(options);
     params.macro_names = macro_names(*module, log_settings);
+    // --attempt-timeout covers the whole delivery: DNS, every MX host, a
+    // plaintext retry.
+    const auto start = host::Deadline::Clock::now();
+    params.deadline = host::Deadline::after(params.timeouts.attempt, start);
 
-    host::AttemptResult result = host::run_attempt(hooks, params, wire);
-    if (result.retry_plaintext && result.outcome == host::Outcome::deferred) {
-        report(result, true, log_settings);
-        // The module allowed it after an opportunistic failure: a fresh
-        // connection, flagged so that the module answers PLAINTEXT at EHLO.
-        params.conn_flags = MTATLS_CONN_PLAINTEXT_RETRY;
-        result = host::run_attempt(hooks, params, wire);
+    host::DestinationRequest request;
+    request.next_hop = options.next_hop;
+    request.mx_name = options.mx_name;
+    request.servers = servers;
+    request.address_limit = options.mx_address_limit;
+    const host::Destination destination = host::find_destination(
+        request, host::earliest(host::Deadline::after(params.timeouts.dns, start), params.deadline),
+        host::random_pick());
+    if (destination.hosts.empty()) {
+        const double delay =
+            std::chrono::duration<double>(host::Deadline::Clock::now() - start).count();
+        const host::AttemptResult result = lookup_failure(
+            params, options.next_hop,
+            destination.failure.value_or(host::DnsFailure{host::Outcome::deferred, 451, "4.4.3",
+                                                          "[internal] no host to deliver to"}),
+            delay);
+        report(result, false, log_settings);
+        return exit_code(result.outcome);
     }
-    report(result, false, log_settings);
+
+    host::AttemptResult result;
+    for (const host::MxHost& mx : destination.hosts) {
+        params.host = mx.name;
+        params.mx_name = mx.name;
+        params.addresses = mx.addresses;
+        params.conn_flags = 0;
+        result = host::run_attempt(hooks, params, wire);
+        if (result.retry_plaintext && result.outcome == host::Outcome::deferred) {
+            report(result, true, log_settings);
+            // The module allowed it after an opportunistic failure: a fresh
+            // connection to the same address, flagged so that the module
+            // answers PLAINTEXT at EHLO.
+            params.conn_flags = MTATLS_CONN_PLAINTEXT_RETRY;
+            if (!result.address.empty()) params.addresses = {result.address};
+            result = host::run_attempt(hooks, params, wire);
+        }
+        report(result, false, log_settings);
+        if (!host::try_next_mx(result) || params.deadline.expired()) break;
+    }
     return exit_code(result.outcome);
 }
 

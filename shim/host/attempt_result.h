@@ -18,6 +18,23 @@ enum class Outcome {
     bounced   // permanent failure
 };
 
+// Where an attempt ended.  What failed decides whether another MX host may
+// still take the message (failover.h): a problem with this server (no
+// connection, its banner, EHLO, TLS) passes the message on, a problem that
+// concerns the message or this host does not.
+enum class Stage {
+    resolve,     // before any connection: DNS said no (no attempt was made)
+    connect,     // no address accepted a connection
+    greeting,    // the banner
+    hello,       // EHLO or HELO, before or after TLS
+    tls,         // the module's TLS verdict: STARTTLS missing where required,
+                 // refused, a failed handshake, a refused certificate
+    transaction, // MAIL FROM, RCPT TO, DATA: the message not sent yet
+    message,     // the message went out (or may have): the reply to the final
+                 // dot, and everything after it
+    local        // this side: the module refused CONN_SETUP, a hook misbehaved
+};
+
 struct RecipientResult {
     std::string address;
     Outcome outcome = Outcome::deferred;
@@ -85,6 +102,7 @@ struct AttemptResult {
     int code = 0;
     std::string dsn;
     std::string reason;
+    Stage stage = Stage::local;
 
     std::string mx_name;
     std::string address; // numeric peer address ("" when none was reached)

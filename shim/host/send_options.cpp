@@ -1,8 +1,6 @@
 // send_options.cpp - mtatls-send's command line.
 #include "send_options.h"
 
-#include "socket.h"
-
 #include <algorithm>
 #include <charconv>
 
@@ -12,6 +10,9 @@ namespace {
 // A day is far beyond any sensible SMTP wait; the cap also keeps the
 // arithmetic far from overflow.
 constexpr long long max_seconds = 86400;
+// More addresses than any MX set needs; the cap keeps a typo from meaning
+// "try for ever".
+constexpr long long max_address_limit = 1000;
 
 bool parse_seconds(const std::string& text, long long& out) {
     long long value = 0;
@@ -80,6 +81,8 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
     std::string next_hop;
     std::string timeout_text;
     std::string attempt_text;
+    std::string resolver_text;
+    std::string limit_text;
     bool have_sender = false;
     bool options_done = false;
     const auto usage = [&parsed](std::string message) {
@@ -131,6 +134,10 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
             into = &timeout_text;
         else if (arg == "--attempt-timeout")
             into = &attempt_text;
+        else if (arg == "--resolver")
+            into = &resolver_text;
+        else if (arg == "--mx-address-limit")
+            into = &limit_text;
         else if (arg == "--defer-local-errors") {
             o.defer_local_errors = true;
             continue;
@@ -145,18 +152,37 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
     }
 
     if (o.config.empty()) return usage("--config FILE is required");
-    if (next_hop.empty()) return usage("--next-hop HOST[:PORT] is required");
+    if (next_hop.empty()) return usage("--next-hop DESTINATION is required");
     if (!have_sender) return usage("-f SENDER is required (-f '' for the null sender)");
     if (o.recipients.empty()) return usage("at least one recipient is required");
 
     std::string error;
-    const auto hop = parse_host_port(next_hop, 25, error);
+    const auto hop = parse_next_hop(next_hop, error);
     if (!hop) return usage("--next-hop: " + error);
-    o.next_hop_host = hop->host;
-    o.next_hop_port = hop->port;
-    if (o.mx_name.empty()) o.mx_name = o.next_hop_host;
-    if (const std::string why = dns_name_problem(o.mx_name); !why.empty())
-        return usage("--mx-name " + why);
+    o.next_hop = *hop;
+    if (!o.mx_name.empty()) {
+        if (o.next_hop.kind == NextHopKind::mx_lookup)
+            return usage("--mx-name cannot be used with an MX lookup (--next-hop " + next_hop +
+                         "): each MX host's own name is verified; write --next-hop [" +
+                         o.next_hop.name + "] to deliver to that host without an MX lookup");
+        if (const std::string why = dns_name_problem(o.mx_name); !why.empty())
+            return usage("--mx-name " + why);
+    }
+    if (!resolver_text.empty()) {
+        const auto servers = parse_dns_servers(resolver_text, error);
+        if (!servers) return usage("--resolver: " + error);
+        o.resolver = *servers;
+    }
+    if (!limit_text.empty()) {
+        long long limit = 0;
+        const auto [end, ec] =
+            std::from_chars(limit_text.data(), limit_text.data() + limit_text.size(), limit);
+        if (ec != std::errc() || end != limit_text.data() + limit_text.size() || limit < 0 ||
+            limit > max_address_limit)
+            return usage("--mx-address-limit: want a number from 0 (no limit) to " +
+                         std::to_string(max_address_limit));
+        o.mx_address_limit = static_cast<std::size_t>(limit);
+    }
     if (!o.helo.empty())
         if (const std::string why = name_problem(o.helo); !why.empty())
             return usage("--helo " + why);
@@ -206,6 +232,7 @@ Timeouts timeouts_for(const SendOptions& options) {
     t.data_end = seconds(options.timeout_given ? options.timeout
                                                : std::max<long long>(options.timeout, 600));
     t.quit = seconds(std::min<long long>(10, options.timeout));
+    t.dns = seconds(std::min<long long>(60, options.timeout));
     t.attempt = seconds(options.attempt_timeout);
     return t;
 }

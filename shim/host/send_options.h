@@ -6,8 +6,11 @@
 // '<' or '>') is refused here, before a connection exists.
 #pragma once
 
+#include "next_hop.h"
+#include "resolver_settings.h"
 #include "session.h"
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -22,10 +25,18 @@ struct SendOptions {
     std::string binding_group;
     std::string binding;
     std::string domain; // default: the recipients' domain (they must share one)
-    std::string next_hop_host;
-    uint16_t next_hop_port = 25;
-    std::string mx_name; // default: next_hop_host
-    std::string helo;    // default (filled by the command): the host name
+    NextHop next_hop;
+    // The name to verify for [name] and IP-literal next hops ("": the name
+    // itself); refused with an MX lookup, where each MX host's own name is
+    // verified.
+    std::string mx_name;
+    // --resolver: the DNS servers to ask, winning over the `resolver`
+    // directive (empty: not given).
+    std::vector<DnsServer> resolver;
+    // --mx-address-limit: at most this many addresses over all MX hosts
+    // (Postfix's smtp_mx_address_limit); 0: no limit.
+    std::size_t mx_address_limit = 5;
+    std::string helo; // default (filled by the command): the host name
     long long timeout = 300;
     bool timeout_given = false;
     long long attempt_timeout = 1800;
@@ -47,7 +58,8 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args);
 
 // The limits that follow from --timeout and --attempt-timeout: connect
 // min(30 s, timeout), reply and handshake = timeout, end of DATA
-// max(timeout, 600 s) unless --timeout was given, QUIT min(timeout, 10 s).
+// max(timeout, 600 s) unless --timeout was given, QUIT min(timeout, 10 s),
+// DNS (MX and address lookups together) min(timeout, 60 s).
 Timeouts timeouts_for(const SendOptions& options);
 
 // Checks an address for use in MAIL FROM:<...> / RCPT TO:<...>; returns

@@ -59,7 +59,8 @@ class Session {
   public:
     Session(const ConnectionHooks& hooks, const AttemptParams& params, std::string_view wire)
         : hooks_(hooks), params_(params), wire_(wire), start_(Clock::now()),
-          attempt_deadline_(Deadline::after(params.timeouts.attempt, start_)),
+          attempt_deadline_(
+              earliest(Deadline::after(params.timeouts.attempt, start_), params.deadline)),
           recipients_(params.recipients.size()) {}
 
     AttemptResult run();
@@ -128,6 +129,8 @@ class Session {
     // 421, or inside STARTTLS): no QUIT then.
     bool usable_ = false;
     int next_step_ = MTATLS_NEXT_PLAINTEXT;
+    // Where the dialogue is; the result records it when the attempt ends.
+    Stage stage_ = Stage::connect;
 
     AttemptResult result_;
     bool ended_ = false; // result_ holds the attempt-level outcome
@@ -138,6 +141,7 @@ bool Session::end(Outcome outcome, int code, std::string dsn, std::string reason
     usable_ = usable_ && code != 421;
     if (ended_) return false;
     ended_ = true;
+    result_.stage = stage_;
     result_.outcome = outcome;
     result_.code = code;
     result_.dsn = std::move(dsn);
@@ -243,6 +247,7 @@ bool Session::command(const std::string& line, const char* what, smtp::Reply& re
 }
 
 bool Session::greeting() {
+    stage_ = Stage::greeting;
     ReplyRead read = reader_.read(*transport_, limit(params_.timeouts.reply));
     if (read.status != ReadStatus::complete) return end_read(read, "the greeting");
     // A 5xx greeting says "not now, not me": like Postfix's default
@@ -254,6 +259,7 @@ bool Session::greeting() {
 }
 
 bool Session::hello(bool over_tls) {
+    stage_ = Stage::hello;
     smtp::Reply reply;
     std::string raw;
     if (!command("EHLO " + params_.helo + "\r\n", "EHLO", reply, &raw)) return false;
@@ -264,15 +270,25 @@ bool Session::hello(bool over_tls) {
     // The module sees every complete EHLO reply, refusals included: it
     // decides whether a HELO may follow (not when TLS is required).
     const EhloDecision decision = conn_->ehlo(raw);
-    if (decision.verdict != MTATLS_VERDICT_CONTINUE)
+    if (decision.verdict != MTATLS_VERDICT_CONTINUE) {
+        // STARTTLS required but not offered, a malformed capability list,
+        // EHLO refused after STARTTLS: the module's TLS verdict.
+        stage_ = Stage::tls;
         return end_module(decision.verdict, decision.reply, "EHLO");
-    if (decision.next != MTATLS_NEXT_PLAINTEXT && decision.next != MTATLS_NEXT_STARTTLS)
+    }
+    if (decision.next != MTATLS_NEXT_PLAINTEXT && decision.next != MTATLS_NEXT_STARTTLS) {
+        stage_ = Stage::local;
         return end_internal("4.3.0", "mtatls: EHLO gave an unknown next step");
-    if (over_tls && decision.next != MTATLS_NEXT_PLAINTEXT)
+    }
+    if (over_tls && decision.next != MTATLS_NEXT_PLAINTEXT) {
+        stage_ = Stage::local;
         return end_internal("4.3.0", "mtatls: EHLO asked for STARTTLS inside TLS");
+    }
     if (klass == 5) {
-        if (decision.next != MTATLS_NEXT_PLAINTEXT)
+        if (decision.next != MTATLS_NEXT_PLAINTEXT) {
+            stage_ = Stage::local;
             return end_internal("4.3.0", "mtatls: EHLO asked for STARTTLS after EHLO was refused");
+        }
         if (!command("HELO " + params_.helo + "\r\n", "HELO", reply)) return false;
         const int helo_class = smtp::reply_class(reply.code);
         if (helo_class == 4 || helo_class == 5) return end_reply(reply, "HELO", Outcome::deferred);
@@ -285,6 +301,7 @@ bool Session::hello(bool over_tls) {
 bool Session::starttls() {
     // From here on nothing is sent in plaintext and the module decides
     // what happens to the connection.
+    stage_ = Stage::tls;
     if (!send("STARTTLS\r\n", "STARTTLS")) return false;
     usable_ = false;
     ReplyRead read = reader_.read(*transport_, limit(params_.timeouts.reply));
@@ -336,6 +353,7 @@ Session::Handshake Session::handshake() {
 }
 
 bool Session::transaction() {
+    stage_ = Stage::transaction;
     smtp::Reply reply;
     if (!command("MAIL FROM:<" + params_.sender + ">\r\n", "MAIL FROM", reply)) return false;
     if (reply.code / 100 == 3) return end_unexpected(reply, "MAIL FROM");
@@ -356,6 +374,7 @@ bool Session::transaction() {
         // Every recipient has its own result, which finish_recipients
         // combines; QUIT follows.
         ended_ = true;
+        result_.stage = stage_;
         return false;
     }
 
@@ -365,6 +384,9 @@ bool Session::transaction() {
             return end_unexpected(reply, "DATA");
         return end_reply(reply, "DATA", Outcome::bounced);
     }
+    // From the first byte of the message on, the server may end up with
+    // it whatever it answers (or fails to answer).
+    stage_ = Stage::message;
     if (!send(wire_, "the message")) return false;
     ReplyRead read = reader_.read(*transport_, limit(params_.timeouts.data_end));
     if (read.status != ReadStatus::complete) return end_read(read, "end of DATA");
@@ -456,8 +478,12 @@ AttemptResult Session::run() {
     result_.domain = params_.domain;
     result_.sender = params_.sender;
 
+    stage_ = Stage::connect;
     Connected connected =
-        connect_tcp(params_.host, params_.port, params_.timeouts.connect, attempt_deadline_);
+        params_.addresses.empty()
+            ? connect_tcp(params_.host, params_.port, params_.timeouts.connect, attempt_deadline_)
+            : connect_addresses(params_.host, params_.addresses, params_.port,
+                                params_.timeouts.connect, attempt_deadline_);
     if (!connected.fd.valid()) {
         result_.address = connected.last_address;
         end_internal(connected.resolve_failed ? "4.4.3" : "4.4.1", connected.error);
@@ -478,6 +504,7 @@ AttemptResult Session::run() {
         mtatls_reply reply = empty_reply();
         const int verdict = ModuleConnection::setup(hooks_, conn_params, conn, reply);
         if (verdict != MTATLS_VERDICT_CONTINUE) {
+            stage_ = Stage::local;
             end_module(verdict, reply, "CONN_SETUP");
         } else {
             conn_.emplace(hooks_, conn);
@@ -496,7 +523,10 @@ AttemptResult Session::run() {
     conn_.reset();
     fd_.reset();
 
-    if (!ended_) end_internal("4.3.0", "attempt ended without a result");
+    if (!ended_) {
+        stage_ = Stage::local;
+        end_internal("4.3.0", "attempt ended without a result");
+    }
     AttemptResult result = result_;
     finish_recipients(result);
     result.delay_seconds = std::chrono::duration<double>(Clock::now() - start_).count();

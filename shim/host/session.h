@@ -27,10 +27,14 @@ struct Timeouts {
     Deadline::Clock::duration data_end = seconds(600);  // the reply after the final dot
     Deadline::Clock::duration quit = seconds(10);       // QUIT reply and close_notify
     Deadline::Clock::duration attempt = seconds(1800);  // everything, connect to close
+    Deadline::Clock::duration dns = seconds(60);        // MX and address lookups together
 };
 
 struct AttemptParams {
     std::string host; // to connect to: a name or an IP literal without brackets
+    // The addresses to connect to, in order (numeric, from the MX
+    // resolver); empty: resolve `host` with getaddrinfo.
+    std::vector<std::string> addresses;
     uint16_t port = 25;
     std::string mx_name; // SNI and name checks (conn_params.mx_host)
     std::string helo;    // our name in EHLO/HELO
@@ -41,6 +45,9 @@ struct AttemptParams {
     std::string sender; // "" for the null sender <>
     std::vector<std::string> recipients;
     Timeouts timeouts;
+    // Ends the attempt too, when it comes before timeouts.attempt from the
+    // start: the deadline of a whole delivery over several MX hosts.
+    Deadline deadline = Deadline::never();
     uint32_t conn_flags = 0; // MTATLS_CONN_* (PLAINTEXT_RETRY on a fallback)
     // The macros to look up at the end of the attempt for the log line
     // (AttemptResult::macros): what the chosen form shows (all the module

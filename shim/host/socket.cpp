@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace mtatls::host {
 namespace {
@@ -132,25 +133,14 @@ std::optional<HostPort> parse_host_port(std::string_view text, uint16_t default_
     return result;
 }
 
-Connected connect_tcp(const std::string& host, uint16_t port, Deadline::Clock::duration per_address,
+namespace {
+
+// Tries `entries` in order until one accepts (see connect_tcp).
+Connected try_connect(const std::string& host, const std::vector<const addrinfo*>& entries,
+                      const std::string& service, Deadline::Clock::duration per_address,
                       const Deadline& deadline) {
     Connected result;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_ADDRCONFIG | (is_ip_literal(host) ? AI_NUMERICHOST : 0);
-    addrinfo* raw = nullptr;
-    const std::string service = std::to_string(port);
-    const int status = getaddrinfo(host.c_str(), service.c_str(), &hints, &raw);
-    const AddrinfoList list(raw);
-    if (status != 0) {
-        result.resolve_failed = true;
-        result.error = "cannot resolve " + host + ": " +
-                       (status == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(status));
-        return result;
-    }
-    for (const addrinfo* entry = list.get(); entry != nullptr; entry = entry->ai_next) {
+    for (const addrinfo* entry : entries) {
         const std::string address = numeric_address(entry->ai_addr, entry->ai_addrlen);
         result.last_address = address;
         std::string where = host;
@@ -196,6 +186,52 @@ Connected connect_tcp(const std::string& host, uint16_t port, Deadline::Clock::d
     }
     if (result.error.empty()) result.error = "no address found for " + host;
     return result;
+}
+
+} // namespace
+
+Connected connect_tcp(const std::string& host, uint16_t port, Deadline::Clock::duration per_address,
+                      const Deadline& deadline) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_ADDRCONFIG | (is_ip_literal(host) ? AI_NUMERICHOST : 0);
+    addrinfo* raw = nullptr;
+    const std::string service = std::to_string(port);
+    const int status = getaddrinfo(host.c_str(), service.c_str(), &hints, &raw);
+    const AddrinfoList list(raw);
+    if (status != 0) {
+        Connected result;
+        result.resolve_failed = true;
+        result.error = "cannot resolve " + host + ": " +
+                       (status == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(status));
+        return result;
+    }
+    std::vector<const addrinfo*> entries;
+    for (const addrinfo* entry = list.get(); entry != nullptr; entry = entry->ai_next)
+        entries.push_back(entry);
+    return try_connect(host, entries, service, per_address, deadline);
+}
+
+Connected connect_addresses(const std::string& host, const std::vector<std::string>& addresses,
+                            uint16_t port, Deadline::Clock::duration per_address,
+                            const Deadline& deadline) {
+    const std::string service = std::to_string(port);
+    std::vector<AddrinfoList> lists;
+    std::vector<const addrinfo*> entries;
+    for (const std::string& address : addresses) {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_protocol = IPPROTO_TCP;
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+        addrinfo* raw = nullptr;
+        if (getaddrinfo(address.c_str(), service.c_str(), &hints, &raw) != 0) continue;
+        lists.emplace_back(raw);
+        entries.push_back(raw);
+    }
+    return try_connect(host, entries, service, per_address, deadline);
 }
 
 } // namespace mtatls::host

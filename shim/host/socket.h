@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mtatls::host {
 
@@ -78,5 +79,11 @@ struct Connected {
 // timeouts (resolv.conf); the time it takes counts against `deadline`.
 Connected connect_tcp(const std::string& host, uint16_t port, Deadline::Clock::duration per_address,
                       const Deadline& deadline);
+
+// Tries each of `addresses` (numeric, already resolved; `host` names them
+// in messages) in order until one accepts, under the same limits.
+Connected connect_addresses(const std::string& host, const std::vector<std::string>& addresses,
+                            uint16_t port, Deadline::Clock::duration per_address,
+                            const Deadline& deadline);
 
 } // namespace mtatls::host

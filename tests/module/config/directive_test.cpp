@@ -8,6 +8,7 @@ using namespace mtatls::config;
 TEST_CASE("directive names match case-insensitively and typos get a hint") {
     CHECK(find_directive("TLS_Verify") == Directive::tls_verify);
     CHECK(find_directive("tlsv13_ciphersuites") == Directive::tlsv13_ciphersuites);
+    CHECK(find_directive("Resolver") == Directive::resolver);
     CHECK_FALSE(find_directive("tls_verfy"));
     struct Case {
         const char* typo;
@@ -20,6 +21,8 @@ TEST_CASE("directive names match case-insensitively and typos get a hint") {
         {"tls_cert", ""},
         {"tls_certificat", "tls_certificate"},
         {"TLS_PROTOCOL", "tls_protocols"},
+        {"resolvr", "resolver"},
+        {"resolvers", "resolver"},
         {"max_outbound_connections", ""},
         {"", ""},
     };
@@ -49,4 +52,17 @@ TEST_CASE("the table is complete and consistent") {
             CHECK_MESSAGE(default_listed, d.name);
         }
     }
+}
+
+TEST_CASE("resolver: the host's DNS servers, global only, unset by default") {
+    const DirectiveInfo& d = info(Directive::resolver);
+    CHECK(std::string(d.name) == "resolver");
+    CHECK(d.kind == ValueKind::dns_servers);
+    CHECK(d.scopes == scope_global);
+    CHECK(std::string(d.default_value).empty());
+    REQUIRE(d.default_meaning != nullptr);
+    CHECK(std::string(d.default_meaning) == "system resolver configuration, /etc/resolv.conf");
+    CHECK_FALSE(d.inbound_only);
+    CHECK_FALSE(d.obsolete);
+    CHECK(static_cast<std::size_t>(Directive::resolver) == directive_count - 1); // never renumbered
 }

@@ -65,6 +65,9 @@ BANNER = b"220 mx.example.test ESMTP hostile\r\n"
 # more than the deadline, hence 4 s per step of F.
 SLOWDOWN = float(os.environ.get("MTATLS_TEST_SLOWDOWN", "1") or 1)
 SLACK = 2.0 + 4.0 * (SLOWDOWN - 1)  # seconds allowed beyond a client deadline
+# --timeout and --attempt-timeout of the cases that do not test them.
+DEFAULT_TIMEOUT = round(5 * SLOWDOWN)
+DEFAULT_ATTEMPT_TIMEOUT = round(20 * SLOWDOWN)
 
 # Bytes on stdin: LF line ends, dot-leading lines, an 8-bit byte, a lone dot.
 MESSAGE = (b"From: <sender@example.org>\nTo: <rcpt@example.net>\nSubject: mtatls test\n"
@@ -373,7 +376,8 @@ def client_cert_seen(r):
 class Case:
     def __init__(self, group, name, scripts, exit, log=None, checks=(), tls="required", verify="host",
                  fallback=None, ca=None, extra_config="", config=None, mx=MX, rcpts=(RCPT,),
-                 message=MESSAGE, timeout=5, attempt_timeout=20, args=None, server=None,
+                 message=MESSAGE, timeout=DEFAULT_TIMEOUT, attempt_timeout=DEFAULT_ATTEMPT_TIMEOUT,
+                 args=None, server=None,
                  next_hop=None, omit_mx=False):
         self.group = group
         self.name = f"{group} {name}"
@@ -672,7 +676,7 @@ def build_cases(matrix_dir):
     add(Case("D", "SMTP reply instead of ServerHello",
              upto_starttls() + [send(go), check_clienthello(), recv_raw(idle=0.2),
                                 send(b"250 2.0.0 Ok\r\n"), sleep(3)], 75,
-             log=[TLS_FAIL], checks=[no_message, elapsed(hi=5 + SLACK)]))
+             log=[TLS_FAIL], checks=[no_message, elapsed(hi=DEFAULT_TIMEOUT + SLACK)]))
     add(Case("D", "fatal alert instead of ServerHello",
              upto_starttls() + [send(go), check_clienthello(), recv_raw(idle=0.2),
                                 send(b"\x15\x03\x03\x00\x02\x02\x28"), close()], 75,
@@ -693,7 +697,7 @@ def build_cases(matrix_dir):
              good(replies={"RCPT": [send(b"250-2.1.5 Ok so fa"), close()]}), 75, checks=[no_message]))
     add(Case("D", "plaintext injected after the handshake",
              good(replies={"MAIL": [send_plain(b"250 2.1.0 Ok\r\n"), sleep(3)]}), 75,
-             checks=[no_message, elapsed(hi=5 + SLACK)]))
+             checks=[no_message, elapsed(hi=DEFAULT_TIMEOUT + SLACK)]))
     add(Case("D", "tls_verify no accepts a self-signed certificate",
              good(tls=TLSParams(chain=os.path.join(matrix_dir, "self-signed.chain.pem"),
                                 key=os.path.join(matrix_dir, "self-signed.key"))), 0,
@@ -861,6 +865,12 @@ def build_cases(matrix_dir):
              checks=[delivered(tls=True, message=b"Subject: x\n\n.\n..\n.x\r\nend")]))
     add(Case("H", "usage error: no --next-hop", None, 64,
              args=["--config", "@CONFIG@", "--module", MODULE, "-f", SENDER, RCPT]))
+    add(Case("H", "usage error: --mx-name with an MX lookup", None, 64,
+             args=["--config", "@CONFIG@", "--module", MODULE, "--next-hop", "example.net:@PORT@",
+                   "--mx-name", MX, "-f", SENDER, RCPT]))
+    add(Case("H", "usage error: --resolver is not an address", None, 64,
+             args=["--config", "@CONFIG@", "--module", MODULE, "--next-hop", "example.net:@PORT@",
+                   "--resolver", "dns.example.net", "-f", SENDER, RCPT]))
     add(Case("H", "configuration error", None, 78, config='tls: "maybe"\n',
              args=["--config", "@CONFIG@", "--module", MODULE, "--next-hop", "127.0.0.1:@PORT@",
                    "-f", SENDER, RCPT]))

@@ -1,5 +1,6 @@
-// send_options_test.cpp - mtatls-send's command line, next-hop syntax,
-// address checks and the timeouts derived from the options.
+// send_options_test.cpp - mtatls-send's command line, the old host:port
+// syntax (socket.h), address checks and the timeouts derived from the
+// options.  The next-hop forms themselves: next_hop_test.cpp.
 #include "send_options.h"
 #include "socket.h"
 
@@ -13,11 +14,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> base(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--config",       "c.yaml", "--next-hop",
-                                     "mx.example.com", "-f",     "s@x.test"};
+std::vector<std::string> base(std::vector<std::string> extra = {},
+                              const std::string& next_hop = "mx.example.com") {
+    std::vector<std::string> args = {"--config", "c.yaml", "--next-hop",
+                                     next_hop,   "-f",     "s@x.test"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
+}
+
+// The same with a next hop that is not looked up in MX records.
+std::vector<std::string> host(std::vector<std::string> extra = {}) {
+    return base(std::move(extra), "[mx.example.com]");
 }
 
 } // namespace
@@ -28,9 +35,10 @@ TEST_CASE("valid command lines") {
         REQUIRE_MESSAGE(p.error.empty(), p.error);
         const SendOptions& o = p.options;
         CHECK(o.config == "c.yaml");
-        CHECK(o.next_hop_host == "mx.example.com");
-        CHECK(o.next_hop_port == 25);
-        CHECK(o.mx_name == "mx.example.com");
+        CHECK(o.next_hop == NextHop{NextHopKind::mx_lookup, "mx.example.com", 25});
+        CHECK(o.mx_name.empty()); // each MX host's own name
+        CHECK(o.resolver.empty());
+        CHECK(o.mx_address_limit == 5);
         CHECK(o.domain == "example.com");
         CHECK(o.sender == "s@x.test");
         CHECK(o.recipients == std::vector<std::string>{"r@example.com"});
@@ -61,6 +69,10 @@ TEST_CASE("valid command lines") {
                                                     "20",
                                                     "--attempt-timeout",
                                                     "60",
+                                                    "--resolver",
+                                                    "192.0.2.53, 2001:db8::53@5353",
+                                                    "--mx-address-limit",
+                                                    "0",
                                                     "-f",
                                                     "",
                                                     "r2@b.test"});
@@ -70,9 +82,10 @@ TEST_CASE("valid command lines") {
         CHECK(o.binding == "b");
         CHECK(o.binding_group == "g");
         CHECK(o.domain == "D.test");
-        CHECK(o.next_hop_host == "2001:db8::1");
-        CHECK(o.next_hop_port == 2525);
+        CHECK(o.next_hop == NextHop{NextHopKind::ip_literal, "2001:db8::1", 2525});
         CHECK(o.mx_name == "mx.d.test");
+        CHECK(o.resolver == std::vector<DnsServer>{{"192.0.2.53", 53}, {"2001:db8::53", 5353}});
+        CHECK(o.mx_address_limit == 0);
         CHECK(o.helo == "me.example");
         CHECK(o.timeout == 20);
         CHECK(o.timeout_given);
@@ -105,12 +118,18 @@ TEST_CASE("valid command lines") {
         REQUIRE_MESSAGE(p.error.empty(), p.error);
         CHECK(p.options.defer_local_errors);
     }
-    SUBCASE("mx-name defaults to an IP literal host") {
+    SUBCASE("an IP literal next hop: no name unless --mx-name gives one") {
         const ParsedOptions p =
             parse_send_options({"--config", "c", "--next-hop", "192.0.2.1:587", "-f", "", "r@d"});
         REQUIRE(p.error.empty());
-        CHECK(p.options.mx_name == "192.0.2.1");
-        CHECK(p.options.next_hop_port == 587);
+        CHECK(p.options.mx_name.empty());
+        CHECK(p.options.next_hop == NextHop{NextHopKind::ip_literal, "192.0.2.1", 587});
+    }
+    SUBCASE("--mx-name with [host]") {
+        const ParsedOptions p = parse_send_options(host({"--mx-name", "other.example", "r@d"}));
+        REQUIRE_MESSAGE(p.error.empty(), p.error);
+        CHECK(p.options.next_hop == NextHop{NextHopKind::host_lookup, "mx.example.com", 25});
+        CHECK(p.options.mx_name == "other.example");
     }
     SUBCASE("an empty --helo means the default (the host name)") {
         const ParsedOptions p = parse_send_options(base({"--helo", "", "r@d"}));
@@ -131,7 +150,7 @@ TEST_CASE("usage errors") {
     };
     const Case cases[] = {
         {{"--next-hop", "h", "-f", "s", "r@d"}, "--config FILE is required"},
-        {{"--config", "c", "-f", "s", "r@d"}, "--next-hop HOST[:PORT] is required"},
+        {{"--config", "c", "-f", "s", "r@d"}, "--next-hop DESTINATION is required"},
         {{"--config", "c", "--next-hop", "h", "r@d"}, "-f SENDER is required"},
         {base(), "at least one recipient"},
         {base({"--bogus", "r@d"}), "unknown option --bogus"},
@@ -150,7 +169,17 @@ TEST_CASE("usage errors") {
         {base({std::string(255, 'a')}), "longer than 254"},
         {{"--config", "c", "--next-hop", "h", "-f", "s\n@x", "r@d"}, "sender address contains"},
         {base({"--helo", "my host", "r@d"}), "--helo contains a space"},
-        {base({"--mx-name", "mx\x01", "r@d"}), "--mx-name contains"},
+        {host({"--mx-name", "mx\x01", "r@d"}), "--mx-name contains"},
+        // With an MX lookup each MX host's own name is verified.
+        {base({"--mx-name", "mx.example.com", "r@d"}),
+         "--mx-name cannot be used with an MX lookup (--next-hop mx.example.com): each MX host's "
+         "own name is verified; write --next-hop [mx.example.com]"},
+        {base({"--resolver", "dns.example", "r@d"}), "--resolver: \"dns.example\" is not ADDR"},
+        {base({"--resolver", "192.0.2.53@0", "r@d"}), "--resolver: invalid port"},
+        {base({"--resolver", " , ", "r@d"}), "--resolver: no DNS server address given"},
+        {base({"--mx-address-limit", "-1", "r@d"}), "--mx-address-limit: want a number"},
+        {base({"--mx-address-limit", "1001", "r@d"}), "--mx-address-limit: want a number"},
+        {base({"--mx-address-limit", "5x", "r@d"}), "--mx-address-limit: want a number"},
         {base({"--domain", "d\n", "r@d"}), "contains a space, control"},
         // One run, one domain: a lax or hostile recipient domain must not
         // set the policy (or the accepted certificate name) for the rest.
@@ -159,7 +188,7 @@ TEST_CASE("usage errors") {
         // OpenSSL reads a leading dot as "any subdomain": never a name here.
         {base({"ceo@.com"}), "domain \".com\" has an empty label"},
         {base({"--domain", "a..test", "r@d"}), "has an empty label"},
-        {base({"--mx-name", ".example.test", "r@d"}), "--mx-name has an empty label"},
+        {host({"--mx-name", ".example.test", "r@d"}), "--mx-name has an empty label"},
         {{"--config", "c", "--next-hop", "[::1", "-f", "s", "r@d"}, "missing ']'"},
         {{"--config", "c", "--next-hop", "h:0", "-f", "s", "r@d"}, "invalid port"},
         {{"--config", "c", "--next-hop", "h:65536", "-f", "s", "r@d"}, "invalid port"},
@@ -228,6 +257,7 @@ TEST_CASE("timeouts follow the contract") {
     CHECK(t.data_end == seconds(600)); // max(300, 600): --timeout not given
     CHECK(t.quit == seconds(10));
     CHECK(t.attempt == seconds(1800));
+    CHECK(t.dns == seconds(60)); // min(60, timeout)
 
     o.timeout = 5;
     o.timeout_given = true;
@@ -239,6 +269,7 @@ TEST_CASE("timeouts follow the contract") {
     CHECK(t.data_end == seconds(5)); // given explicitly: the timeout itself
     CHECK(t.quit == seconds(5));
     CHECK(t.attempt == seconds(20));
+    CHECK(t.dns == seconds(5));
 
     o.timeout = 900;
     o.timeout_given = false;

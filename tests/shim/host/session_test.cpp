@@ -876,3 +876,160 @@ TEST_CASE("enhanced status codes are taken only when they match the reply class"
     CHECK(enhanced_code("Ok", 2).empty());
     CHECK(enhanced_code("", 2).empty());
 }
+
+TEST_CASE("every attempt records the stage it ended in (what failover decides on)") {
+    const Step greeting_421{"", "421 4.3.2 busy\r\n"};
+    const Step greeting_554{"", "554 5.7.1 go away\r\n"};
+    const Step ehlo_451{"EHLO client.example", "451 4.3.0 try later\r\n"};
+    const Step ehlo_554{"EHLO client.example", "554 5.5.1 no\r\n"};
+    const Step helo_451{"HELO client.example", "451 4.3.0 try later\r\n"};
+    const Step starttls_go{"STARTTLS", "220 2.0.0 go ahead\r\n"};
+    const Step starttls_454{"STARTTLS", "454 4.7.0 TLS not available\r\n"};
+    const Step ehlo_again{"EHLO client.example", "250 mx.example.test\r\n"};
+    const Step ehlo_again_451{"EHLO client.example", "451 4.3.0 later\r\n"};
+    const Step mail_451{"MAIL FROM:<s@sender.test>", "451 4.7.1 greylisted\r\n"};
+    const Step mail_550{"MAIL FROM:<s@sender.test>", "550 5.7.1 no\r\n"};
+    const Step rcpt_450{"RCPT TO:<r@example.test>", "450 4.2.0 greylisted\r\n"};
+    const Step rcpt_550{"RCPT TO:<r@example.test>", "550 5.1.1 unknown\r\n"};
+    const Step data_451{"DATA", "451 4.3.0 later\r\n"};
+    const Step body_451{"<body>", "451 4.3.0 queue full\r\n"};
+    const Step body_close{"<body>", "<close>"};
+    struct Case {
+        const char* name;
+        Script script;
+        Stage stage;
+        Outcome outcome;
+        bool want_tls = true;
+        bool allow_helo = true;
+        int finish_verdict = MTATLS_VERDICT_CONTINUE;
+        int begin_verdict = MTATLS_VERDICT_CONTINUE;
+    };
+    const auto D = Outcome::deferred;
+    const auto B = Outcome::bounced;
+    const Case cases[] = {
+        {"4xx banner", {greeting_421}, Stage::greeting, D},
+        {"5xx banner (deferred, like Postfix)", {greeting_554, quit}, Stage::greeting, D},
+        {"silence and close at the banner", {{"", "<close>"}}, Stage::greeting, D},
+        {"4xx to EHLO", {banner, ehlo_451, quit}, Stage::hello, D},
+        {"HELO refused after EHLO was", {banner, ehlo_554, helo_451, quit}, Stage::hello, D},
+        {"STARTTLS required but EHLO refused: the module says no",
+         {banner, ehlo_554},
+         Stage::tls,
+         D,
+         true,
+         false},
+        {"STARTTLS refused",
+         {banner, ehlo_tls, starttls_454},
+         Stage::tls,
+         D,
+         true,
+         true,
+         MTATLS_VERDICT_CONTINUE,
+         MTATLS_VERDICT_TEMPFAIL},
+        {"certificate refused after the handshake",
+         {banner, ehlo_tls, starttls_go},
+         Stage::tls,
+         D,
+         true,
+         true,
+         MTATLS_VERDICT_TEMPFAIL},
+        {"4xx to EHLO over TLS", {banner, ehlo_tls, starttls_go, ehlo_again_451}, Stage::hello, D},
+        {"4xx to MAIL FROM", {banner, ehlo_plain, mail_451, quit}, Stage::transaction, D, false},
+        {"5xx to MAIL FROM", {banner, ehlo_plain, mail_550, quit}, Stage::transaction, B, false},
+        {"every RCPT deferred",
+         {banner, ehlo_plain, mail, rcpt_450, quit},
+         Stage::transaction,
+         D,
+         false},
+        {"every RCPT refused",
+         {banner, ehlo_plain, mail, rcpt_550, quit},
+         Stage::transaction,
+         B,
+         false},
+        {"4xx to DATA",
+         {banner, ehlo_plain, mail, rcpt, data_451, quit},
+         Stage::transaction,
+         D,
+         false},
+        {"4xx after the final dot",
+         {banner, ehlo_plain, mail, rcpt, data, body_451, quit},
+         Stage::message,
+         D,
+         false},
+        {"connection lost before the reply to the dot",
+         {banner, ehlo_plain, mail, rcpt, data, body_close},
+         Stage::message,
+         D,
+         false},
+        {"sent",
+         {banner, ehlo_plain, mail, rcpt, data, body, quit},
+         Stage::message,
+         Outcome::sent,
+         false},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        FakeModule m;
+        m.want_tls = c.want_tls;
+        m.allow_helo = c.allow_helo;
+        m.finish_verdict = c.finish_verdict;
+        m.begin_verdict = c.begin_verdict;
+        const Run r = run(m, {c.script});
+        CHECK_MESSAGE(r.result.stage == c.stage, c.name, ": got stage ",
+                      static_cast<int>(r.result.stage), ", want ", static_cast<int>(c.stage));
+        CHECK_MESSAGE(r.result.outcome == c.outcome, c.name);
+    }
+    SUBCASE("CONN_SETUP refused: this side") {
+        FakeModule m;
+        m.setup_verdict = MTATLS_VERDICT_TEMPFAIL;
+        CHECK(run(m, {{}}).result.stage == Stage::local);
+    }
+}
+
+TEST_CASE("resolved addresses are tried in order; the first that accepts is used") {
+    // A bound socket that does not listen: its address refuses.
+    const int closed = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(closed >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1); // 127.0.0.2
+    FakeModule m;
+    m.want_tls = false;
+    ScriptServer server({{banner, ehlo_plain, mail, rcpt, data, body, quit}});
+    address.sin_port = htons(server.port());
+    REQUIRE(::bind(closed, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    AttemptParams p = params_for(server.port());
+    p.host = "mx.example.test"; // not resolved: only named in messages
+    p.addresses = {"127.0.0.2", "127.0.0.1"};
+    const AttemptResult r = run_attempt(hooks_for(m), p, to_wire(message));
+    server.join();
+    CHECK(r.outcome == Outcome::sent);
+    CHECK(r.address == "127.0.0.1");
+    CHECK(m.peer_address == "127.0.0.1");
+    CHECK(m.mx_host == "mx.example.test");
+
+    SUBCASE("none accepts: the last error, stage connect") {
+        FakeModule refused;
+        AttemptParams q = params_for(server.port());
+        q.host = "mx.example.test";
+        q.addresses = {"127.0.0.2"};
+        const AttemptResult none = run_attempt(hooks_for(refused), q, to_wire(message));
+        CHECK(none.outcome == Outcome::deferred);
+        CHECK(none.stage == Stage::connect);
+        CHECK(none.dsn == "4.4.1");
+        CHECK(none.reason == "[internal] connect to mx.example.test[127.0.0.2]:" +
+                                 std::to_string(server.port()) + ": Connection refused");
+    }
+    ::close(closed);
+}
+
+TEST_CASE("the delivery deadline ends an attempt before its own limit") {
+    FakeModule m;
+    AttemptParams p = params_for(0);
+    p.timeouts.attempt = 10s;
+    p.deadline = Deadline::after(300ms);
+    const Run r = run(m, {{{"", "", 1500ms}}}, &p);
+    CHECK(r.result.outcome == Outcome::deferred);
+    CHECK(r.result.reason.find("attempt time limit reached") != std::string::npos);
+    CHECK(r.result.delay_seconds < 1.0);
+}
