@@ -13,12 +13,15 @@
 // (failover.h), all within --attempt-timeout.  When an opportunistic TLS
 // attempt fails and the module allows it, a second attempt on a NEW
 // connection to the same host delivers without TLS.
+// Under --pipe (an MTA's pipe transport) the output starts with one
+// "X.Y.Z reason" line that Postfix's pipe(8) takes as the delivery status.
 #include "attempt_log.h"
 #include "command_support.h"
 #include "failover.h"
 #include "log_settings.h"
 #include "message.h"
 #include "mx_resolver.h"
+#include "pipe_status.h"
 #include "resolver_settings.h"
 #include "send_options.h"
 #include "session.h"
@@ -47,7 +50,7 @@ int usage(FILE* out, int code) {
                       "                   --next-hop DESTINATION [--mx-name NAME] [--helo NAME]\n"
                       "                   [--resolver ADDR[@PORT][,...]] [--mx-address-limit N]\n"
                       "                   [--timeout SECONDS] [--attempt-timeout SECONDS]\n"
-                      "                   [--defer-local-errors]\n"
+                      "                   [--defer-local-errors] [--pipe]\n"
                       "                   -f SENDER [--] RCPT... < MESSAGE\n"
                       "       mtatls-send --version | --help\n"
                       "DESTINATION: DOMAIN[:PORT] (its MX hosts), [HOST][:PORT] (no MX lookup),\n"
@@ -57,10 +60,44 @@ int usage(FILE* out, int code) {
     return code;
 }
 
-void print_line(const std::string& line) {
-    std::fprintf(stderr, "%s\n", line.c_str());
-    std::fflush(stderr);
-}
+// Standard error, line by line.  Under --pipe the lines are held until
+// the end, so that the status line can come first.
+class Output {
+  public:
+    void hold() { holding_ = true; }
+    void line(const std::string& text) {
+        if (holding_)
+            held_.push_back(text);
+        else
+            write(text);
+    }
+    // Writes `status` (if any), then what was held.
+    void finish(const std::string& status) {
+        if (!status.empty()) write(status);
+        for (const std::string& text : held_)
+            write(text);
+        held_.clear();
+        holding_ = false;
+    }
+
+  private:
+    static void write(const std::string& text) {
+        std::fprintf(stderr, "%s\n", text.c_str());
+        std::fflush(stderr);
+    }
+    bool holding_ = false;
+    std::vector<std::string> held_;
+};
+
+Output output;
+
+void print_line(const std::string& line) { output.line(line); }
+
+// How the run ended: the exit code and, for --pipe, the status line.
+struct Finished {
+    int exit = exit_ok;
+    std::string status;
+};
 
 std::string local_host_name() {
     char name[256] = {};
@@ -79,8 +116,16 @@ int exit_code(host::Outcome outcome) {
 
 // A problem on this host, not with the message: 78/70 as sysexits says,
 // or 75 with --defer-local-errors (Postfix's pipe bounces on 78 and 70).
-int local_error(const host::SendOptions& options, int code) {
-    return options.defer_local_errors ? exit_tempfail : code;
+// `message` goes to the log and, under --pipe, into the status line
+// (4.3.5 "system incorrectly configured", or 4.3.0).
+Finished local_error(const host::SendOptions& options, int code, const std::string& message) {
+    print_line(std::string(program) + ": " + message);
+    return {options.defer_local_errors ? exit_tempfail : code,
+            host::local_failure_status_line(code == exit_config ? "4.3.5" : "4.3.0", message)};
+}
+
+Finished finished(const host::AttemptResult& result) {
+    return {exit_code(result.outcome), host::pipe_status_line(result)};
 }
 
 void report(const host::AttemptResult& result, bool fallback, const host::LogSettings& settings) {
@@ -160,14 +205,17 @@ std::vector<std::string> macro_names(const host::Module& module,
     return names;
 }
 
-int send(const host::SendOptions& options) {
+Finished send(const host::SendOptions& options) {
     // Read everything first: a message that cannot be read must not leave
     // a half-opened SMTP transaction behind.
     host::MessageInput input = host::read_message(STDIN_FILENO);
     if (!input.text) {
-        std::fprintf(stderr, "%s: %s\n", program, input.error.c_str());
+        print_line(std::string(program) + ": " + input.error);
         // Too large will stay too large (bounce); a read error may pass.
-        return input.too_large ? exit_usage : exit_tempfail;
+        if (input.too_large)
+            return {options.pipe ? exit_unavailable : exit_usage,
+                    "5.3.4 message too large for mtatls-send: " + input.error};
+        return {exit_tempfail, "4.3.0 cannot read the message: " + input.error};
     }
     const std::string wire = host::to_wire(*input.text);
     input.text.reset();
@@ -181,39 +229,32 @@ int send(const host::SendOptions& options) {
             print_line(std::string(program) + ": module severity=" + level +
                        " message=" + host::log_value(message));
         });
-    if (!module) {
-        std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-        return local_error(options, exit_config);
-    }
+    if (!module) return local_error(options, exit_config, error);
     int errors = 0;
     const int status = module->config_load(options.config, [&errors](const mtatls_diagnostic& d) {
         if (d.severity == MTATLS_SEVERITY_NOTE) return;
         if (d.severity == MTATLS_SEVERITY_ERROR) ++errors;
         print_line(std::string(program) + ": " + format_diagnostic(d));
     });
-    if (status == MTATLS_STATUS_CONFIG) {
-        std::fprintf(stderr, "%s: %s: %d error%s; configuration not valid\n", program,
-                     options.config.c_str(), errors, errors == 1 ? "" : "s");
-        return local_error(options, exit_config);
-    }
-    if (status != MTATLS_STATUS_OK) {
-        std::fprintf(stderr, "%s: %s: %s\n", program, options.config.c_str(),
-                     host::status_text(status));
-        return local_error(options, exit_software);
-    }
+    if (status == MTATLS_STATUS_CONFIG)
+        return local_error(options, exit_config,
+                           options.config + ": " + std::to_string(errors) + " error" +
+                               (errors == 1 ? "" : "s") + "; configuration not valid");
+    if (status != MTATLS_STATUS_OK)
+        return local_error(options, exit_software,
+                           options.config + ": " + host::status_text(status));
     std::vector<std::string> log_problems;
     const host::LogSettings log_settings = host::read_log_settings(*module, log_problems);
     for (const std::string& problem : log_problems)
         print_line(std::string(program) + ": warning: " + text::log_safe(problem));
     const host::ConnectionHooks hooks = host::ConnectionHooks::from_module(*module);
-    if (const std::string missing = hooks.missing(); !missing.empty()) {
-        std::fprintf(stderr, "%s: module %s does not implement %s\n", program,
-                     module->path().c_str(), missing.c_str());
-        return local_error(options, exit_software);
-    }
+    if (const std::string missing = hooks.missing(); !missing.empty())
+        return local_error(options, exit_software,
+                           "module " + module->path() + " does not implement " + missing);
 
     std::vector<host::DnsServer> servers;
-    if (!dns_servers(options, *module, servers)) return local_error(options, exit_config);
+    if (!dns_servers(options, *module, servers))
+        return local_error(options, exit_config, options.config + ": resolver not usable");
 
     host::AttemptParams params;
     params.port = options.next_hop.port;
@@ -247,7 +288,7 @@ int send(const host::SendOptions& options) {
                                                           "[internal] no host to deliver to"}),
             delay);
         report(result, false, log_settings);
-        return exit_code(result.outcome);
+        return finished(result);
     }
 
     host::AttemptResult result;
@@ -269,7 +310,7 @@ int send(const host::SendOptions& options) {
         report(result, false, log_settings);
         if (!host::try_next_mx(result) || params.deadline.expired()) break;
     }
-    return exit_code(result.outcome);
+    return finished(result);
 }
 
 } // namespace
@@ -279,8 +320,27 @@ int main(int argc, char** argv) {
     // must give EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     int internal_error_exit = exit_software;
+    bool pipe = false;
+    // Under --pipe, an internal error is a deferral with a status line.
+    const auto internal_error = [&](const std::string& what) {
+        print_line(std::string(program) + ": internal error" + (what.empty() ? "" : ": " + what));
+        output.finish(pipe ? host::local_failure_status_line(
+                                 "4.3.0", "mtatls-send internal error" +
+                                              (what.empty() ? std::string() : ": " + what))
+                           : std::string());
+        return internal_error_exit;
+    };
     try {
         const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+        // Known before parsing, so that even a usage error is reported the
+        // way the pipe transport needs (and deferred: a broken master.cf
+        // entry must not bounce mail).
+        pipe = std::find(args.begin(), std::find(args.begin(), args.end(), "--"), "--pipe") !=
+               std::find(args.begin(), args.end(), "--");
+        if (pipe) {
+            output.hold();
+            internal_error_exit = exit_tempfail;
+        }
         const host::ParsedOptions parsed = host::parse_send_options(args);
         if (parsed.options.help) return usage(stdout, exit_ok);
         if (parsed.options.version) {
@@ -288,16 +348,22 @@ int main(int argc, char** argv) {
             return exit_ok;
         }
         if (!parsed.error.empty()) {
+            if (pipe) {
+                print_line(std::string(program) + ": " + parsed.error);
+                output.finish(host::local_failure_status_line(
+                    "4.3.5", "mtatls-send command line: " + parsed.error));
+                return exit_tempfail;
+            }
             std::fprintf(stderr, "%s: %s\n", program, parsed.error.c_str());
             return usage(stderr, exit_usage);
         }
         if (parsed.options.defer_local_errors) internal_error_exit = exit_tempfail;
-        return send(parsed.options);
+        const Finished result = send(parsed.options);
+        output.finish(parsed.options.pipe ? result.status : std::string());
+        return result.exit;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
-        return internal_error_exit;
+        return internal_error(e.what());
     } catch (...) {
-        std::fprintf(stderr, "%s: internal error\n", program);
-        return internal_error_exit;
+        return internal_error("");
     }
 }

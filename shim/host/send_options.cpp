@@ -141,6 +141,9 @@ ParsedOptions parse_send_options(const std::vector<std::string>& args) {
         else if (arg == "--defer-local-errors") {
             o.defer_local_errors = true;
             continue;
+        } else if (arg == "--pipe") {
+            o.pipe = o.defer_local_errors = true;
+            continue;
         } else if (arg == "-f") {
             into = &o.sender;
             have_sender = true;

@@ -43,6 +43,10 @@ struct SendOptions {
     // Exit 75 instead of 78/70 for a configuration, module or internal
     // error, so that a pipe transport defers rather than bounces.
     bool defer_local_errors = false;
+    // Run as an MTA pipe transport (Postfix's pipe(8)): the output starts
+    // with an "X.Y.Z reason" line (pipe_status.h), and every local problem,
+    // a usage error included, is a deferral.  Implies defer_local_errors.
+    bool pipe = false;
     std::string sender; // "" = null sender
     std::vector<std::string> recipients;
 };

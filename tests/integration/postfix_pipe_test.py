@@ -10,7 +10,8 @@ the retries; mtatls decides and does the TLS.
 Cases:
 (a) tls=required + tls_verify=host, B offers STARTTLS: delivered once, B's
     Received: shows TLS, the message arrives byte for byte, A logs
-    status=sent with mtatls-send's "Verified TLS connection established".
+    status=sent with mtatls-send's status line (TLS version, verified,
+    B's reply).
 (b) B without STARTTLS: A keeps the message deferred with dsn=4.7.6 and
     mtatls's reason, visible in `postqueue -p` and A's log; B is restarted
     with STARTTLS on the same address and port, `postqueue -f` on A
@@ -19,6 +20,8 @@ Cases:
 (c) B refuses the recipient with 550 5.1.1: A bounces (dsn=5.1.1, B's text
     in A's log) and the bounce reaches the sender's mailbox on A with B's
     reply in it.
+(d) the transport names a configuration that does not load: A defers
+    (dsn=4.3.5, the error in the reason) instead of bouncing.
 
 Environment (set by meson): MTATLS_SEND, MTATLS_TEST_MODULE, MTATLS_TEST_PKI.
 Runs as root (Postfix's master must); exits 77 (skip) only when Postfix is
@@ -76,32 +79,36 @@ def write_config():
     return path
 
 
-def pipe_master_cf(config):
+def pipe_master_cf(config, service="mtatls"):
     """The master.cf entry of docs/postfix.md, with this build's paths."""
     module = " --module %s" % MODULE if MODULE else ""
-    return ("mtatls    unix  -       n       n       -       -       pipe\n"
+    return ("%-9s unix  -       n       n       -       -       pipe\n"
             "  flags=q user=%s argv=%s --pipe --config %s%s\n"
             "  --next-hop ${nexthop} -f ${sender} -- ${recipient}\n"
-            % (PIPE_USER, SEND, config, module))
+            % (service, PIPE_USER, SEND, config, module))
 
 
 def sender_instance(receiver, config):
     """A: mail for dest.example goes to the mtatls transport, next hop B;
-    mail for A's own domain (bounces) stays in A's Maildir."""
+    mail for broken.example to a second one whose configuration file is
+    missing; mail for A's own domain (bounces) stays in A's Maildir."""
+    hop = "[%s]:%d" % (receiver.address, receiver.port)
     extra = {
         "virtual_mailbox_domains": SENDER.partition("@")[2],
-        "relay_domains": DEST,
-        "transport_maps": "inline:{%s=mtatls:[%s]:%d}" % (DEST, receiver.address, receiver.port),
+        "relay_domains": DEST + ",broken.example",
+        "transport_maps": "inline:{%s=mtatls:%s,broken.example=mtatlsbad:%s}" % (DEST, hop, hop),
         # One recipient per delivery: pipe(8) has one exit status for all
         # the recipients of a delivery request.
         "mtatls_destination_recipient_limit": "1",
+        "mtatlsbad_destination_recipient_limit": "1",
         # Keep the message deferred until the test flushes it.
         "queue_run_delay": "300s",
         "minimal_backoff_time": "300s",
         "maximal_backoff_time": "300s",
     }
+    broken = pipe_master_cf(os.path.join(WORK, "missing.yaml"), "mtatlsbad")
     return pfi.PostfixInstance("127.0.0.28", pki=PKI, tls=False, name="sender-a", extra=extra,
-                               extra_master=pipe_master_cf(config))
+                               extra_master=pipe_master_cf(config) + broken)
 
 
 def receiver_instance(port=0, **kwargs):
@@ -122,6 +129,8 @@ def wait_log(pf, pattern, timeout=20.0):
     while True:
         for line in pf.maillog().splitlines():
             if rx.search(line):
+                if os.environ.get("MTATLS_TEST_VERBOSE"):
+                    print("    " + line, flush=True)
                 return line
         if time.monotonic() >= deadline:
             return None
@@ -156,8 +165,8 @@ def case_verified_tls(config):
         inject(a, message, "rcpt@" + DEST)
         line = wait_log(a, r"postfix/pipe\[\d+\]: .*status=(sent|deferred|bounced)")
         expect(line and "status=sent" in line, "A did not log status=sent", describe(a, b))
-        expect("relay=mtatls" in line and "Verified TLS connection established" in line,
-               "A's log line lacks mtatls-send's TLS summary", line)
+        expect("relay=mtatls" in line and "(2.0.0 sent over TLSv1.3, verified, " in line,
+               "A's log line lacks mtatls-send's status line (TLS version, verified)", line)
         msgs = b.wait_for_messages(1)
         expect(len(msgs) == 1, "B holds %d messages, expected 1" % len(msgs), describe(a, b))
         tls = received_tls(msgs[0])
@@ -179,6 +188,8 @@ def case_deferred_then_flushed(config):
             expect(", dsn=4.7.6, status=deferred" in line, "Postfix's dsn is not 4.7.6", line)
             expect("STARTTLS required but not advertised" in line, "mtatls's reason not in A's log", line)
             queue = postqueue(a, "-p")
+            if os.environ.get("MTATLS_TEST_VERBOSE"):
+                print(queue, flush=True)
             expect("4.7.6" in queue and "STARTTLS required" in queue,
                    "postqueue -p does not show mtatls's reason", queue)
             expect(not b.messages(), "B received the message in plaintext", describe(a, b))
@@ -222,10 +233,23 @@ def case_bounced(config):
         return "bounced: %s" % line.split("status=bounced", 1)[1].strip()[:90]
 
 
+def case_local_error(config):
+    with receiver_instance() as b, sender_instance(b, config) as a:
+        rcpt = "rcpt@broken.example"
+        inject(a, make_message("pipe-d", sender=SENDER, rcpt=rcpt), rcpt)
+        line = wait_log(a, r"postfix/pipe\[\d+\]: .*status=(sent|deferred|bounced)")
+        expect(line and ", dsn=4.3.5, status=deferred" in line,
+               "a configuration error did not defer with 4.3.5", describe(a, b))
+        expect("missing.yaml" in line, "the reason does not name the file", line)
+        expect(not b.messages(), "B received a message", describe(a, b))
+        return "deferred: %s" % line.split("status=deferred", 1)[1].strip()[:90]
+
+
 CASES = [
     ("a required+host over TLS: sent, Received: shows TLS, byte-identical", case_verified_tls),
     ("b no STARTTLS: deferred 4.7.6, then postqueue -f delivers exactly once", case_deferred_then_flushed),
     ("c 5xx from the receiver: bounced to the sender with the remote text", case_bounced),
+    ("d a configuration that does not load: deferred 4.3.5, never bounced", case_local_error),
 ]
 
 

@@ -117,6 +117,13 @@ TEST_CASE("valid command lines") {
         const ParsedOptions p = parse_send_options(base({"--defer-local-errors", "r@d"}));
         REQUIRE_MESSAGE(p.error.empty(), p.error);
         CHECK(p.options.defer_local_errors);
+        CHECK_FALSE(p.options.pipe);
+    }
+    SUBCASE("--pipe implies --defer-local-errors") {
+        const ParsedOptions p = parse_send_options(base({"--pipe", "r@d"}));
+        REQUIRE_MESSAGE(p.error.empty(), p.error);
+        CHECK(p.options.pipe);
+        CHECK(p.options.defer_local_errors);
     }
     SUBCASE("an IP literal next hop: no name unless --mx-name gives one") {
         const ParsedOptions p =
