@@ -1,11 +1,20 @@
 // mtatls_config.cpp - `mtatls-config`: check, explain, convert and describe
 // an mtatls configuration, through the module itself so that what it says
 // is exactly what the module will do.
+//
+// `check --postfix` goes on, once the file is valid, with what Postfix
+// would make of it through mtatls-policyd: that check is the daemon's own
+// (`mtatls-policyd --check`), run here so that the mapping exists once.
 #include "command_support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -19,6 +28,8 @@ const char* const program = "mtatls-config";
 int usage(FILE* out, int code) {
     std::fprintf(
         out, "usage: mtatls-config [--module PATH] check FILE\n"
+             "       mtatls-config [--module PATH] check --postfix FILE [--name NAME ...]\n"
+             "                     [--next-hop KEY ...]\n"
              "       mtatls-config [--module PATH] eval FILE [--binding-group G] [--binding B]\n"
              "                     --domain D [--option NAME]\n"
              "       mtatls-config [--module PATH] convert FILE\n"
@@ -37,6 +48,9 @@ struct Options {
     std::string domain;
     std::string option;
     bool have_domain = false;
+    bool postfix = false;               // check --postfix
+    std::vector<std::string> names;     // --name, with --postfix
+    std::vector<std::string> next_hops; // --next-hop, with --postfix
 };
 
 // Prints diagnostics as they come; counts errors.
@@ -71,9 +85,57 @@ int load_or_report(const host::Module& module, const std::string& file, bool not
     return exit_ok;
 }
 
+// mtatls-policyd: $MTATLS_POLICYD, else next to this program in the build
+// tree (build/shim/postfix/), else the installed one (sbin beside bin).
+std::string policyd_path() {
+    if (const char* env = std::getenv("MTATLS_POLICYD"); env != nullptr && *env != '\0') return env;
+    std::error_code error;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error) {
+        for (const auto& candidate :
+             {self.parent_path() / "postfix" / "mtatls-policyd",
+              self.parent_path().parent_path() / "sbin" / "mtatls-policyd"}) {
+            if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+        }
+    }
+    for (const char* fallback : {"/usr/sbin/mtatls-policyd", "/usr/local/sbin/mtatls-policyd"})
+        if (::access(fallback, X_OK) == 0) return fallback;
+    return {};
+}
+
+// Hands over to `mtatls-policyd --check` for the Postfix part; returns
+// only if that cannot be started.
+int run_postfix_check(const host::Module& module, const Options& options) {
+    const std::string policyd = policyd_path();
+    if (policyd.empty()) {
+        std::fprintf(stderr,
+                     "%s: check --postfix needs mtatls-policyd, which was not found (install it "
+                     "or set MTATLS_POLICYD)\n",
+                     program);
+        return exit_unavailable;
+    }
+    std::vector<std::string> args = {policyd,      "--check",  "--quiet-load", "--config",
+                                     options.file, "--module", module.path()};
+    for (const std::string& name : options.names)
+        args.insert(args.end(), {"--name", name});
+    for (const std::string& key : options.next_hops)
+        args.insert(args.end(), {"--next-hop", key});
+    std::vector<char*> argv;
+    for (std::string& arg : args)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::execv(policyd.c_str(), argv.data());
+    std::fprintf(stderr, "%s: cannot run %s: %s\n", program, policyd.c_str(), std::strerror(errno));
+    return exit_unavailable;
+}
+
 int run_check(const host::Module& module, const Options& options) {
     const int code = load_or_report(module, options.file, true);
-    if (code == exit_ok) std::printf("%s: configuration valid\n", options.file.c_str());
+    if (code != exit_ok) return code;
+    std::printf("%s: configuration valid\n", options.file.c_str());
+    if (options.postfix) return run_postfix_check(module, options);
     return code;
 }
 
@@ -185,6 +247,12 @@ int main(int argc, char** argv) {
             ok = options.have_domain = value(options.domain);
         else if (arg == "--option")
             ok = value(options.option);
+        else if (arg == "--postfix")
+            options.postfix = true;
+        else if (arg == "--name")
+            ok = value(options.names.emplace_back());
+        else if (arg == "--next-hop")
+            ok = value(options.next_hops.emplace_back());
         else if (arg.starts_with("--")) {
             std::fprintf(stderr, "%s: unknown option %s\n", program, arg.c_str());
             return usage(stderr, exit_usage);
@@ -205,6 +273,14 @@ int main(int argc, char** argv) {
                                    !options.binding_group.empty() || !options.option.empty())) {
         std::fprintf(stderr, "%s: --domain, --binding, --binding-group and --option go with eval\n",
                      program);
+        return exit_usage;
+    }
+    if ((!options.names.empty() || !options.next_hops.empty()) && !options.postfix) {
+        std::fprintf(stderr, "%s: --name and --next-hop go with check --postfix\n", program);
+        return exit_usage;
+    }
+    if (options.postfix && options.verb != "check") {
+        std::fprintf(stderr, "%s: --postfix goes with check\n", program);
         return exit_usage;
     }
     if (options.verb != "check" && options.verb != "eval" && options.verb != "convert" &&

@@ -8,6 +8,7 @@ count cases.  Environment (set by meson): MTATLS_CONFIG, MTATLS_TEST_PKI.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,17 @@ ignored = materialise("ignored.conf", 'max_outbound_connections = 10\nesmtp_list
 bad = materialise("bad.conf", 'tls = "maybe"\nbinding "b" {\n  tls_verfy = host\n}\n')
 regex = materialise("regex.conf", 'domain "/^mx[0-9]+\\.example$/" { tls = required }\n')
 group = materialise("group.yaml", "binding_group:\n  g:\n    tls: required\n    binding:\n      b: {}\n")
+# check --postfix: one directive Postfix cannot express per stanza (line 4:
+# tls_verify = ca; line 7: a client certificate in a binding), and a regex.
+postfix = materialise("postfix.yaml", (
+    "tls: ifavailable\n"
+    "domain:\n"
+    '  bank.example: {tls: required, tls_verify: host, tls_ca: "@PKI@/ca.pem"}\n'
+    '  legacy.example: {tls: required, tls_verify: ca, tls_ca: "@PKI@/ca.pem"}\n'
+    '  "/\\\\.gov\\\\.example$/": {tls: required}\n'
+    "binding:\n"
+    '  customer-1: {tls_certificate: "@PKI@/client-combined.pem"}\n'))
+postfix_plain = materialise("postfix-plain.yaml", "tls: required\n")
 
 # --- exit codes and messages, one row per invocation -----------------------
 CASES = [
@@ -102,6 +114,28 @@ CASES = [
     ("convert momentum", ["convert", conf], 0, '"customer-1":', None),
     ("convert invalid", ["convert", bad], 78, None, "tls: invalid value"),
     ("schema", ["schema"], 0, '"$schema"', None),
+    # check --postfix: the Postfix policy per (socketmap name, next-hop) on
+    # stdout, what Postfix cannot express on stderr with file:line.
+    ("check --postfix valid", ["check", "--postfix", postfix], 0, f"{postfix}: configuration valid\n", None),
+    ("check --postfix policy lines", ["check", "--postfix", postfix], 0,
+     f"postfix: name=default next-hop=bank.example: OK verify match=hostname:nexthop tafile={PKI}/ca.pem protocols=>=TLSv1.2 ", None),
+    ("check --postfix other next-hops", ["check", "--postfix", postfix], 0,
+     "postfix: name=default next-hop=*: OK may protocols=>=TLSv1.2 ciphers=medium exclude=aNULL:CAMELLIA:ARIA:AESCCM:DSS servername=hostname\n", None),
+    ("check --postfix per binding", ["check", "--postfix", postfix], 0, "postfix: name=customer-1 next-hop=legacy.example: OK verify", None),
+    ("check --postfix ca warning", ["check", "--postfix", postfix], 0, None,
+     f'{postfix}:4:35: warning: [domain "legacy.example"] postfix: tls_verify = ca: Postfix cannot check a certificate chain without also checking a name'),
+    ("check --postfix client certificate warning", ["check", "--postfix", postfix], 0, None,
+     f'{postfix}:7:16: warning: [binding "customer-1"] postfix: tls_certificate: a Postfix policy cannot choose a client certificate'),
+    ("check --postfix regex note", ["check", "--postfix", postfix], 0, None,
+     'note: [domain "/\\.gov\\.example$/"] postfix: a regex domain stanza applies to next-hops that cannot be listed'),
+    ("check --postfix summary", ["check", "--postfix", postfix], 0, f"{postfix}: Postfix mapping: 6 policies, 2 warnings, 1 note\n", None),
+    ("check --postfix --next-hop", ["check", "--postfix", postfix, "--next-hop", "[mx.a.gov.example]:587", "--name", "other"], 0,
+     "postfix: name=other next-hop=[mx.a.gov.example]:587: OK encrypt protocols=>=TLSv1.2", None),
+    ("check --postfix nothing to say", ["check", "--postfix", postfix_plain], 0,
+     f"{postfix_plain}: Postfix mapping: 1 policies, 0 warnings, 0 notes\n", None),
+    ("check --postfix invalid", ["check", "--postfix", bad], 78, None, "configuration not valid"),
+    ("--postfix only with check", ["eval", conf, "--domain", "x", "--postfix"], 64, None, "--postfix goes with check"),
+    ("--next-hop needs --postfix", ["check", conf, "--next-hop", "x"], 64, None, "--name and --next-hop go with check --postfix"),
 ]
 for name, args, code, out, err in CASES:
     r = run(*args)
@@ -140,7 +174,7 @@ for source in (conf, full):
                 ["--domain", "a.gov.example"], ["--binding-group", "transactional", "--domain", "legacy.example"]):
         _, a = eval_values(source, *key)
         _, b = eval_values(converted, *key)
-        check(a == b and len(a) == 22, f"convert round trip {os.path.basename(source)} {key}", f"{a}\n{b}")
+        check(a == b and len(a) == 23, f"convert round trip {os.path.basename(source)} {key}", f"{a}\n{b}")
 
 # --- JSON Schema: valid JSON, examples validate, mistakes do not -----------
 schema = json.loads(run("schema").stdout)
@@ -169,5 +203,6 @@ for directive in effective:
 for directive, values in (("tls", ["no", "ifavailable", "required"]), ("tls_verify", ["no", "ca", "host", "optional"])):
     check(schema["$defs"][directive]["enum"] == values, f"schema enum of {directive}")
 
+shutil.rmtree(WORK, ignore_errors=True)
 print(f"[doctest] test cases: {passed + failed} | {passed} passed | {failed} failed | 0 skipped")
 sys.exit(1 if failed else 0)

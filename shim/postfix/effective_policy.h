@@ -1,0 +1,55 @@
+// effective_policy.h - the effective mtatls policy for one (binding,
+// domain), as the module reports it through CONFIG_EXPLAIN: every
+// directive with its value and where that value comes from.
+//
+// This is the input of the Postfix mapping (policy_map.h).  It is a plain
+// value so that the mapping can be tested, and fuzzed, without a module.
+#pragma once
+
+#include "module_loader.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtatls::postfix {
+
+struct Setting {
+    std::string name;  // directive, lower case
+    std::string value; // effective value as text
+    std::string scope; // "global", "binding \"b\" / domain \"d\"", or "default"
+    std::string file;  // empty for built-in defaults
+    uint32_t line = 0;
+    uint32_t column = 0;
+
+    [[nodiscard]] bool is_default() const { return scope == "default"; }
+    // "FILE:LINE:COL", "FILE:LINE", "FILE" or "" (a default).
+    [[nodiscard]] std::string location() const;
+};
+
+class EffectivePolicy {
+  public:
+    // Adds or replaces the setting of `setting.name`.
+    void set(Setting setting);
+    // Adds a setting known to be new (CONFIG_EXPLAIN reports each once).
+    void add(Setting setting) { settings_.push_back(std::move(setting)); }
+    void reserve(std::size_t count) { settings_.reserve(count); }
+    // A directive reported by the module, or nullptr.
+    [[nodiscard]] const Setting* find(std::string_view name) const;
+    // The value of `name`, or `fallback` when the module did not report it
+    // (an older module without that directive).
+    [[nodiscard]] std::string_view value(std::string_view name, std::string_view fallback) const;
+    [[nodiscard]] const std::vector<Setting>& settings() const { return settings_; }
+
+  private:
+    std::vector<Setting> settings_; // in the module's order
+};
+
+// Asks the module for the effective policy of (binding, domain) under the
+// configuration in force.  Returns an mtatls_status; on failure `error`
+// says why in one line.
+int read_effective_policy(const host::Module& module, const std::string& binding,
+                          const std::string& domain, EffectivePolicy& policy, std::string& error);
+
+} // namespace mtatls::postfix
