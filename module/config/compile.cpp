@@ -515,6 +515,8 @@ bool Compiler::convert_value(const RawSetting& raw, const DirectiveInfo& directi
     case ValueKind::protocols: {
         const ProtocolSet set = parse_protocols(text);
         if (!set.error.empty()) return fail(set.error + " in \"" + text + "\"");
+        if (const std::string gap = protocol_gap_problem(set.bits); !gap.empty())
+            return fail("\"" + text + "\" " + gap);
         for (const std::string& warning : set.warnings)
             diags_.warning(file(raw.value_pos), raw.value_pos, scope,
                            std::string(directive.name) + ": " + warning);

@@ -3,7 +3,9 @@
 
 #include "config/directive.h"
 
+#include <algorithm>
 #include <array>
+#include <utility>
 
 namespace mtatls::config {
 namespace {
@@ -78,6 +80,33 @@ ProtocolSet parse_protocols(std::string_view text) {
     else if (set.bits == 0)
         set.error = "enables no protocol version";
     return set;
+}
+
+std::string protocol_gap_problem(uint8_t bits) {
+    static constexpr std::array<std::pair<uint8_t, const char*>, 4> versions{{
+        {protocol_tls1_0, "TLSv1.0"},
+        {protocol_tls1_1, "TLSv1.1"},
+        {protocol_tls1_2, "TLSv1.2"},
+        {protocol_tls1_3, "TLSv1.3"},
+    }};
+    std::size_t lowest = versions.size();
+    std::size_t highest = 0;
+    for (std::size_t i = 0; i < versions.size(); ++i) {
+        if ((bits & versions[i].first) == 0) continue;
+        lowest = std::min(lowest, i);
+        highest = i;
+    }
+    std::string missing;
+    for (std::size_t i = lowest + 1; i < highest; ++i) {
+        if ((bits & versions[i].first) != 0) continue;
+        missing += std::string(missing.empty() ? "" : " and ") + versions[i].second;
+    }
+    if (missing.empty()) return {};
+    return "leaves out " + missing + " between " + versions[lowest].second + " and " +
+           versions[highest].second +
+           "; OpenSSL negotiates a contiguous range only and would offer the lowest part "
+           "alone: enable " +
+           missing + " too, or remove the versions below it";
 }
 
 } // namespace mtatls::config

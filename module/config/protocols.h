@@ -32,4 +32,10 @@ struct ProtocolSet {
 
 ProtocolSet parse_protocols(std::string_view text);
 
+// Why `bits` cannot be used as it stands, or "": OpenSSL negotiates a
+// contiguous range of versions only, and with a version missing in the
+// middle a client offers the lowest run alone (TLS 1.0, 1.2 and 1.3 means
+// TLS 1.0 only), which is never what the set says.
+std::string protocol_gap_problem(uint8_t bits);
+
 } // namespace mtatls::config

@@ -158,10 +158,13 @@ TEST_CASE("invalid configurations are refused with a precise error") {
          "binding:\n  b:\n    tls_certificate: @PKI@/client.pem\n    domain:\n      x.example:\n   "
          "     tls_key: @PKI@/other.key\n",
          "for binding \"b\", domain \"x.example\"", 6, 9},
-        {"a.yaml", "tls_protocols: \"+ALL:+TLSv1.0\"\nbinding:\n  b:\n    tls_verify: host\n",
+        {"a.yaml",
+         "tls_protocols: \"+ALL:+TLSv1.0:+TLSv1.1\"\nbinding:\n  b:\n    tls_verify: host\n",
          "tls_protocols enables TLSv1.0/TLSv1.1, which is allowed only where tls_verify = no; for "
          "binding \"b\"",
          1, 1},
+        {"a.conf", "tls_protocols = \"+ALL:+TLSv1.0\"\n",
+         "tls_protocols: \"+ALL:+TLSv1.0\" leaves out TLSv1.1 between TLSv1.0 and TLSv1.3", 1, 17},
         {"a.yaml", "tls_ciphers: \"HIGH;FOO\"\n", "cipher rule \"FOO\"", 1, 14},
         {"a.yaml", "tls_ciphers: \"RC4\"\n", "cipher rule \"RC4\" matches no cipher", 1, 14},
         {"a.yaml", "tls_ciphers: \"HIGH:!aNUL\"\n", "cipher rule \"!aNUL\"", 1, 14},

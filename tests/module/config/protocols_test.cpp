@@ -42,3 +42,31 @@ TEST_CASE("tls_protocols strings enable the right versions") {
         CHECK(set.warnings.size() == c.warnings);
     }
 }
+
+TEST_CASE("a set with a version missing in the middle is refused") {
+    // OpenSSL would offer the lowest contiguous run alone: with TLS 1.0,
+    // 1.2 and 1.3 a client offers TLS 1.0 only.
+    struct Case {
+        uint8_t bits;
+        const char* problem; // substring, or "" for a usable set
+    };
+    const Case cases[] = {
+        {protocol_tls1_2 | protocol_tls1_3, ""},
+        {protocol_tls1_3, ""},
+        {15, ""},
+        {protocol_tls1_0 | protocol_tls1_1, ""},
+        {protocol_tls1_0 | protocol_tls1_2 | protocol_tls1_3,
+         "leaves out TLSv1.1 between TLSv1.0 and TLSv1.3"},
+        {protocol_tls1_1 | protocol_tls1_3, "leaves out TLSv1.2 between TLSv1.1 and TLSv1.3"},
+        {protocol_tls1_0 | protocol_tls1_3,
+         "leaves out TLSv1.1 and TLSv1.2 between TLSv1.0 and TLSv1.3"},
+    };
+    for (const Case& c : cases) {
+        INFO("bits ", int(c.bits));
+        const std::string problem = protocol_gap_problem(c.bits);
+        if (*c.problem == '\0')
+            CHECK(problem.empty());
+        else
+            CHECK(problem.find(c.problem) != std::string::npos);
+    }
+}
