@@ -825,7 +825,7 @@ class Scenario:
 
     def __init__(self, name, scripts, exit, attempts, tls="required", verify="host", ca=None, mx=MX,
                  cert=None, extra="", args=(), summary=True, server_checks=True, rcpts=(RCPT,), group="M",
-                 timeout=5):
+                 timeout=None):  # None: run_send's default, stretched by MTATLS_TEST_SLOWDOWN
         self.name = f"{group} {name}"
         self.scripts = scripts
         self.exit = exit
