@@ -11,6 +11,7 @@
 #include "daemon_log.h"
 #include "listen_address.h"
 #include "socketmap_server.h"
+#include "unique_fd.h"
 
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    mtatls::host::UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
 
     std::vector<Listener> listeners;
     std::string ready = "ready";

@@ -7,14 +7,17 @@
 
 namespace mtatls::command {
 
-std::string module_path(const std::string& explicit_path) {
+std::string module_path(const std::string& explicit_path, int build_depth) {
     if (!explicit_path.empty()) return explicit_path;
     if (const char* env = std::getenv("MTATLS_MODULE"); env != nullptr && *env != '\0') return env;
-    // Running from the build tree: build/shim/CMD next to build/module/.
+    // Running from the build tree: build/module/ is beside the directory
+    // `build_depth` levels above this binary's (build/shim/CMD: one).
     std::error_code error;
-    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    auto root = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
     if (!error) {
-        const auto candidate = self.parent_path().parent_path() / "module" / "mtatls.so";
+        for (int i = 0; i < build_depth; ++i)
+            root = root.parent_path();
+        const auto candidate = root / "module" / "mtatls.so";
         if (std::filesystem::exists(candidate, error)) return candidate.string();
     }
     return MTATLS_MODULE_DIR "/mtatls.so";

@@ -18,8 +18,10 @@ inline constexpr int exit_tempfail = 75;
 inline constexpr int exit_config = 78;
 
 // The module to load: `explicit_path` if given, else $MTATLS_MODULE, else
-// the build tree's module next to this binary, else the installed one.
-std::string module_path(const std::string& explicit_path);
+// the build tree's module when this binary runs from the build tree,
+// `build_depth` directories below its root (1: build/shim/CMD, 2:
+// build/shim/postfix/CMD), else the installed one.
+std::string module_path(const std::string& explicit_path, int build_depth = 1);
 
 // Loads the module or prints why not (prefixed with `program`).
 std::unique_ptr<host::Module> load_module(const std::string& program, const std::string& path);

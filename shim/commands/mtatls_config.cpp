@@ -3,18 +3,18 @@
 // is exactly what the module will do.
 //
 // `check --postfix` goes on, once the file is valid, with what Postfix
-// would make of it through mtatls-policyd: that check is the daemon's own
-// (`mtatls-policyd --check`), run here so that the mapping exists once.
+// would make of it through mtatls-policyd: the daemon's own check
+// (`mtatls-policyd --check`, shim/postfix), linked in, so that the
+// mapping exists once.
 #include "command_support.h"
+#include "explain.h"
+#include "policy_scan.h"
 
-#include <unistd.h>
+#include <strings.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,50 +85,19 @@ int load_or_report(const host::Module& module, const std::string& file, bool not
     return exit_ok;
 }
 
-// mtatls-policyd: $MTATLS_POLICYD, else next to this program in the build
-// tree (build/shim/postfix/), else the installed one (sbin beside bin).
-std::string policyd_path() {
-    if (const char* env = std::getenv("MTATLS_POLICYD"); env != nullptr && *env != '\0') return env;
-    std::error_code error;
-    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-    if (!error) {
-        for (const auto& candidate :
-             {self.parent_path() / "postfix" / "mtatls-policyd",
-              self.parent_path().parent_path() / "sbin" / "mtatls-policyd"}) {
-            if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-        }
-    }
-    for (const char* fallback : {"/usr/sbin/mtatls-policyd", "/usr/local/sbin/mtatls-policyd"})
-        if (::access(fallback, X_OK) == 0) return fallback;
-    return {};
-}
-
-// Hands over to `mtatls-policyd --check` for the Postfix part; returns
-// only if that cannot be started.
+// What Postfix would make of the file through mtatls-policyd: the
+// daemon's own check (shim/postfix/policy_scan.h), on the configuration
+// just loaded.
 int run_postfix_check(const host::Module& module, const Options& options) {
-    const std::string policyd = policyd_path();
-    if (policyd.empty()) {
-        std::fprintf(stderr,
-                     "%s: check --postfix needs mtatls-policyd, which was not found (install it "
-                     "or set MTATLS_POLICYD)\n",
-                     program);
-        return exit_unavailable;
-    }
-    std::vector<std::string> args = {policyd,      "--check",  "--quiet-load", "--config",
-                                     options.file, "--module", module.path()};
-    for (const std::string& name : options.names)
-        args.insert(args.end(), {"--name", name});
-    for (const std::string& key : options.next_hops)
-        args.insert(args.end(), {"--next-hop", key});
-    std::vector<char*> argv;
-    for (std::string& arg : args)
-        argv.push_back(arg.data());
-    argv.push_back(nullptr);
+    postfix::ScanOptions scan;
+    scan.names = options.names;
+    scan.next_hops = options.next_hops;
+    // "FILE: configuration valid" first, also where standard output is a
+    // file or a pipe (buffered) and the findings go to standard error.
     std::fflush(stdout);
-    std::fflush(stderr);
-    ::execv(policyd.c_str(), argv.data());
-    std::fprintf(stderr, "%s: cannot run %s: %s\n", program, policyd.c_str(), std::strerror(errno));
-    return exit_unavailable;
+    return postfix::check_configuration(module, options.file, scan, program, stdout, stderr)
+               ? exit_ok
+               : exit_software;
 }
 
 int run_check(const host::Module& module, const Options& options) {
@@ -139,34 +108,27 @@ int run_check(const host::Module& module, const Options& options) {
     return code;
 }
 
+// "default", or "from SCOPE (FILE:LINE)": where an effective value comes from.
+std::string origin(const host::ExplainedSetting& setting) {
+    if (setting.is_default()) return "default";
+    return "from " + setting.scope + " (" + (setting.file.empty() ? "?" : setting.file) + ":" +
+           std::to_string(setting.line) + ")";
+}
+
 int run_eval(const host::Module& module, const Options& options) {
     if (const int code = load_or_report(module, options.file, false); code != exit_ok) return code;
-    struct Line {
-        std::string name, value, origin;
-    };
-    std::vector<Line> lines;
-    const mtatls_policy_key key{sizeof(mtatls_policy_key), options.binding_group.c_str(),
-                                options.binding.c_str(), options.domain.c_str()};
     DiagnosticPrinter printer;
-    const int status = module.config_explain(
-        key,
-        [&lines](const mtatls_explain_entry& e) {
-            std::string origin = std::strcmp(e.scope, "default") == 0
-                                     ? std::string("default")
-                                     : std::string("from ") + e.scope + " (" +
-                                           (e.file != nullptr ? e.file : "?") + ":" +
-                                           std::to_string(e.line) + ")";
-            lines.push_back({e.name, e.value, origin});
-        },
-        std::ref(printer));
-    if (status != MTATLS_STATUS_OK) {
-        std::fprintf(stderr, "%s: eval: %s\n", program, host::status_text(status));
+    const host::Explanation explained = host::explain(
+        module, {options.binding_group, options.binding, options.domain}, {}, std::ref(printer));
+    if (explained.status != MTATLS_STATUS_OK) {
+        std::fprintf(stderr, "%s: eval: %s\n", program, host::status_text(explained.status));
         return exit_software;
     }
+    const std::vector<host::ExplainedSetting>& settings = explained.settings;
     if (!options.option.empty()) {
-        for (const Line& line : lines) {
-            if (strcasecmp(line.name.c_str(), options.option.c_str()) == 0) {
-                std::printf("%s\n", line.value.c_str());
+        for (const host::ExplainedSetting& setting : settings) {
+            if (strcasecmp(setting.name.c_str(), options.option.c_str()) == 0) {
+                std::printf("%s\n", setting.value.c_str());
                 return exit_ok;
             }
         }
@@ -177,14 +139,14 @@ int run_eval(const host::Module& module, const Options& options) {
     // Align the comments, but let one long value (the TLS 1.3 suite list)
     // overflow rather than push every comment far right.
     constexpr std::size_t max_width = 40;
-    for (const Line& line : lines) {
-        const std::size_t length = line.name.size() + 3 + line.value.size();
+    for (const host::ExplainedSetting& setting : settings) {
+        const std::size_t length = setting.name.size() + 3 + setting.value.size();
         if (length <= max_width) width = std::max(width, length);
     }
-    for (const Line& line : lines) {
-        const std::string assignment = line.name + " = " + line.value;
+    for (const host::ExplainedSetting& setting : settings) {
+        const std::string assignment = setting.name + " = " + setting.value;
         std::printf("%-*s  # %s\n", static_cast<int>(width), assignment.c_str(),
-                    line.origin.c_str());
+                    origin(setting).c_str());
     }
     return exit_ok;
 }

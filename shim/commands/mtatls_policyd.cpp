@@ -7,8 +7,8 @@
 // Signals: SIGHUP reloads (on a thread; on failure the previous
 // configuration stays), SIGTERM and SIGINT stop cleanly.  Logs go to
 // standard error, one line per event.  `--check` prints the policies and
-// the mapping's findings for a whole configuration and exits (what
-// `mtatls-config check --postfix` runs).
+// the mapping's findings for a whole configuration and exits (the same
+// check as `mtatls-config check --postfix`).
 #include "command_support.h"
 #include "config_reloader.h"
 #include "daemon_log.h"
@@ -23,7 +23,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -43,21 +42,10 @@ std::string absolute(const std::string& path) {
     return error ? path : full.lexically_normal().string();
 }
 
-// The module: --module, else $MTATLS_MODULE, else the build tree's when
-// running from it (build/shim/postfix/mtatls-policyd, two levels below
-// build/module/, one more than the other commands), else the installed one.
-std::string find_module(const std::string& explicit_path) {
-    if (!explicit_path.empty()) return explicit_path;
-    if (const char* env = std::getenv("MTATLS_MODULE"); env != nullptr && *env != '\0') return env;
-    std::error_code error;
-    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-    if (!error) {
-        const auto candidate =
-            self.parent_path().parent_path().parent_path() / "module" / "mtatls.so";
-        if (std::filesystem::exists(candidate, error)) return candidate.string();
-    }
-    return module_path("");
-}
+// Where the build tree's module is found from: this binary is two levels
+// below the build tree's root (build/shim/postfix/), one more than the
+// other commands.
+constexpr int build_depth = 2;
 
 // Loads the configuration at start-up; prints every error and warning.
 int initial_load(const host::Module& module, const std::string& file, DaemonLog& log, bool quiet) {
@@ -81,19 +69,8 @@ int run_check(const host::Module& module, const PolicydOptions& options, const s
     ScanOptions scan;
     scan.names = options.check_names;
     scan.next_hops = options.check_next_hops;
-    const ScanResult result = scan_configuration(module, file, scan, stdout, stderr);
-    if (!result.ok) {
-        std::fprintf(stderr, "%s: %s: %s\n", program, file.c_str(), result.error.c_str());
-        return exit_software;
-    }
-    std::printf("%s: Postfix mapping: %zu policies, %zu warning%s, %zu note%s%s\n", file.c_str(),
-                result.policies, result.warnings, result.warnings == 1 ? "" : "s", result.notes,
-                result.notes == 1 ? "" : "s",
-                result.deferred > 0 ? (", " + std::to_string(result.deferred) +
-                                       " answered TEMP (Postfix defers that mail)")
-                                          .c_str()
-                                    : "");
-    return exit_ok;
+    return check_configuration(module, file, scan, program, stdout, stderr) ? exit_ok
+                                                                            : exit_software;
 }
 
 int serve(const host::Module& module, const PolicydOptions& options, const std::string& file,
@@ -110,7 +87,7 @@ int serve(const host::Module& module, const PolicydOptions& options, const std::
         log.error("cannot block signals");
         return exit_oserr;
     }
-    postfix::UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    host::UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signal_fd.valid()) {
         log.error(std::string("signalfd: ") + std::strerror(errno));
         return exit_oserr;
@@ -176,7 +153,7 @@ int run(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
 
     DaemonLog log(program);
-    const auto module = load_module(program, find_module(options.module));
+    const auto module = load_module(program, module_path(options.module, build_depth));
     if (!module) return exit_unavailable;
     for (const int hook : {MTATLS_HOOK_CONFIG_LOAD, MTATLS_HOOK_CONFIG_EXPLAIN}) {
         if (!module->has(hook)) {

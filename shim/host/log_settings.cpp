@@ -1,21 +1,15 @@
 // log_settings.cpp - reading the tls_log_* directives (see log_settings.h).
 #include "log_settings.h"
 
+#include "ascii_case.h"
 #include "custom_format.h"
+#include "explain.h"
 #include "text/log_template.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace mtatls::host {
 namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 std::string apply_template(std::string& target, std::string_view name, std::string_view value) {
     if (value.empty()) {
@@ -35,7 +29,7 @@ std::string apply_template(std::string& target, std::string_view name, std::stri
 std::string apply_log_setting(LogSettings& settings, std::string_view name,
                               std::string_view value) {
     if (name == log_directive::format) {
-        const std::string word = lower(value);
+        const std::string word = ascii_lower(value);
         if (word == "keyvalue")
             settings.form = LogForm::keyvalue;
         else if (word == "json")
@@ -48,7 +42,7 @@ std::string apply_log_setting(LogSettings& settings, std::string_view name,
         return {};
     }
     if (name == log_directive::summary) {
-        const std::string word = lower(value);
+        const std::string word = ascii_lower(value);
         if (word == "true" || word == "yes" || word == "on" || word == "1")
             settings.postfix_summary = true;
         else if (word == "false" || word == "no" || word == "off" || word == "0")
@@ -68,26 +62,19 @@ std::string apply_log_setting(LogSettings& settings, std::string_view name,
 
 LogSettings read_log_settings(const Module& module, std::vector<std::string>& problems) {
     LogSettings settings;
-    mtatls_policy_key key{};
-    key.struct_size = sizeof key;
-    key.binding_group = "";
-    key.binding = "";
-    key.domain = "";
-    const int status = module.config_explain(
-        key,
-        [&](const mtatls_explain_entry& entry) {
-            if (entry.name == nullptr) return;
-            const std::string problem =
-                apply_log_setting(settings, entry.name, entry.value != nullptr ? entry.value : "");
-            if (!problem.empty()) problems.push_back(problem);
-        },
-        [&](const mtatls_diagnostic& d) {
-            if (d.severity == MTATLS_SEVERITY_ERROR && d.message != nullptr)
-                problems.push_back(d.message);
-        });
+    const Explanation explained =
+        explain(module, {},
+                {log_directive::format, log_directive::delivery, log_directive::transient,
+                 log_directive::permanent, log_directive::summary});
+    for (const ExplainedSetting& setting : explained.settings)
+        if (std::string problem = apply_log_setting(settings, setting.name, setting.value);
+            !problem.empty())
+            problems.push_back(std::move(problem));
+    problems.insert(problems.end(), explained.errors.begin(), explained.errors.end());
     // No CONFIG_EXPLAIN: a module without log settings; the defaults apply.
-    if (status != MTATLS_STATUS_OK && status != MTATLS_STATUS_NOT_FOUND)
-        problems.push_back(std::string("cannot read the log settings: ") + status_text(status));
+    if (explained.status != MTATLS_STATUS_OK && explained.status != MTATLS_STATUS_NOT_FOUND)
+        problems.push_back(std::string("cannot read the log settings: ") +
+                           status_text(explained.status));
     return settings;
 }
 

@@ -3,8 +3,8 @@
 // tls_log_postfix_summary (global-scope directives the module validates).
 //
 // The host reads them after CONFIG_LOAD through CONFIG_EXPLAIN on an
-// empty policy key: global directives have the same effective value under
-// every key.  A module that does not know them (or has no CONFIG_EXPLAIN)
+// empty policy key (explain.h): global directives have the same effective
+// value under every key.  A module that does not know them (or has no CONFIG_EXPLAIN)
 // leaves the defaults: key=value lines with the Postfix summary.
 #pragma once
 

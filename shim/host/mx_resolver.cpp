@@ -2,6 +2,7 @@
 // mx_resolver.h).
 #include "mx_resolver.h"
 
+#include "ascii_case.h"
 #include "socket.h"
 
 #include <arpa/inet.h>
@@ -10,7 +11,6 @@
 #include <unbound.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -70,7 +70,7 @@ bool read_name(std::string_view wire, std::size_t& pos, std::string& text) {
             const char c = wire[pos + i];
             const bool ldh = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                              (c >= '0' && c <= '9') || c == '-' || c == '_';
-            text += ldh ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '?';
+            text += ldh ? ascii_lower(c) : '?';
         }
         pos += length;
     }

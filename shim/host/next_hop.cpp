@@ -1,10 +1,11 @@
 // next_hop.cpp - parsing the next-hop forms (see next_hop.h).
 #include "next_hop.h"
 
+#include "ascii_case.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 
 namespace mtatls::host {
@@ -12,6 +13,7 @@ namespace {
 
 constexpr std::size_t max_name_length = 253; // RFC 1035, without the final dot
 constexpr std::size_t max_label_length = 63;
+constexpr std::size_t max_service_length = 32; // a service name, at most
 
 bool is_ipv4(const std::string& text) {
     in_addr address{};
@@ -25,15 +27,31 @@ bool is_ipv6(const std::string& text) {
 
 std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
-bool parse_port(std::string_view text, uint16_t& port, std::string& error) {
+// A service name as Postfix takes one: a letter, then letters, digits and
+// '-' (what /etc/services lists).
+bool is_service_name(std::string_view text) {
+    const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    return !text.empty() && text.size() <= max_service_length && letter(text.front()) &&
+           std::all_of(text.begin(), text.end(),
+                       [&](char c) { return letter(c) || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+bool parse_port(std::string_view text, NextHopSyntax syntax, NextHop& hop, std::string& error) {
+    if (syntax.service_names && is_service_name(text)) {
+        hop.port = 0;
+        hop.service = std::string(text);
+        return true;
+    }
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value == 0 ||
         value > 65535) {
-        error = "invalid port " + quoted(text) + " (want 1 to 65535)";
+        error =
+            "invalid port " + quoted(text) +
+            (syntax.service_names ? " (want 1 to 65535 or a service name)" : " (want 1 to 65535)");
         return false;
     }
-    port = static_cast<uint16_t>(value);
+    hop.port = static_cast<uint16_t>(value);
     return true;
 }
 
@@ -41,8 +59,7 @@ bool starts_with_ipv6_tag(std::string_view text) {
     constexpr std::string_view tag = "ipv6:";
     if (text.size() < tag.size()) return false;
     for (std::size_t i = 0; i < tag.size(); ++i)
-        if (static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))) != tag[i])
-            return false;
+        if (ascii_lower(text[i]) != tag[i]) return false;
     return true;
 }
 
@@ -87,13 +104,11 @@ std::string host_name_problem(std::string_view name) {
 
 std::string canonical_name(std::string_view name) {
     if (name.size() > 1 && name.back() == '.') name.remove_suffix(1);
-    std::string out(name);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
+    return ascii_lower(name);
 }
 
-std::optional<NextHop> parse_next_hop(std::string_view text, std::string& error) {
+std::optional<NextHop> parse_next_hop(std::string_view text, std::string& error,
+                                      NextHopSyntax syntax) {
     NextHop hop;
     if (text.empty()) return fail(error, "empty next hop");
     std::string_view host = text;
@@ -128,7 +143,7 @@ std::optional<NextHop> parse_next_hop(std::string_view text, std::string& error)
         port_text = text.substr(colon + 1);
         if (port_text.empty()) return fail(error, "empty port in " + quoted(text));
     }
-    if (!port_text.empty() && !parse_port(port_text, hop.port, error)) return std::nullopt;
+    if (!port_text.empty() && !parse_port(port_text, syntax, hop, error)) return std::nullopt;
     if (host.empty()) return fail(error, "empty host name in " + quoted(text));
 
     // RFC 5321 §4.1.3 writes an IPv6 address literal as [IPv6:...].
@@ -162,7 +177,10 @@ std::string describe(const NextHop& hop) {
         text = hop.name.find(':') != std::string::npos ? "[" + hop.name + "]" : hop.name;
         break;
     }
-    if (hop.port != 25) text += ":" + std::to_string(hop.port);
+    if (!hop.service.empty())
+        text += ":" + hop.service;
+    else if (hop.port != 25)
+        text += ":" + std::to_string(hop.port);
     return text;
 }
 

@@ -9,7 +9,9 @@
 //   (each with an optional :PORT), and a bare IPv6 address without a port
 //                                         that address, no DNS at all
 //
-// Parsing is pure (no DNS), so the forms can be tested as a table.
+// Parsing is pure (no DNS), so the forms can be tested as a table.  The
+// Postfix policy daemon reads its smtp_tls_policy_maps keys with the same
+// parser (shim/postfix/policy_key.h), allowing service names for ports.
 #pragma once
 
 #include <cstdint>
@@ -31,13 +33,27 @@ struct NextHop {
     // numeric address (without brackets or an "IPv6:" tag).
     std::string name;
     uint16_t port = 25;
+    // A service name written where the port goes ("[relay.example]:submission"),
+    // with NextHopSyntax::service_names only; `port` is 0 then: the name is
+    // not looked up here.  (Initialised, so {kind, name, port} stays a
+    // complete initialiser.)
+    std::string service{};
 
     friend bool operator==(const NextHop&, const NextHop&) = default;
 };
 
+// Where Postfix's next-hop syntax is wider than what mtatls-send connects to.
+struct NextHopSyntax {
+    // Postfix takes a service name from /etc/services for a port in any
+    // next-hop (relayhost = [relay.example]:submission), so a policy table
+    // key may carry one; mtatls-send connects by number only.
+    bool service_names = false;
+};
+
 // Parses TEXT; nullopt with `error` set (one line, naming the problem and
 // the form expected) for anything else.
-std::optional<NextHop> parse_next_hop(std::string_view text, std::string& error);
+std::optional<NextHop> parse_next_hop(std::string_view text, std::string& error,
+                                      NextHopSyntax syntax = {});
 
 // Why `name` cannot be a host or domain name to look up in DNS ("" when
 // it can): ASCII letters, digits, '-' and '_' in labels of 1-63
@@ -51,8 +67,9 @@ std::string host_name_problem(std::string_view name);
 // logged and handed to the module.
 std::string canonical_name(std::string_view name);
 
-// "domain", "[name]" or the address, with ":port" when it is not 25: the
-// next hop written back the way it was meant (for messages).
+// "domain", "[name]" or the address, with ":port" when it is not 25 (or
+// ":service"): the next hop written back the way it was meant (for
+// messages).
 std::string describe(const NextHop& hop);
 
 } // namespace mtatls::host

@@ -2,10 +2,11 @@
 // (see resolver_settings.h).
 #include "resolver_settings.h"
 
+#include "explain.h"
+
 #include <arpa/inet.h>
 
 #include <charconv>
-#include <cstring>
 
 namespace mtatls::host {
 namespace {
@@ -66,28 +67,16 @@ std::optional<std::vector<DnsServer>> parse_dns_servers(std::string_view text, s
 }
 
 std::string read_resolver_setting(const Module& module, std::vector<std::string>& problems) {
-    std::string value;
-    mtatls_policy_key key{};
-    key.struct_size = sizeof key;
-    key.binding_group = "";
-    key.binding = "";
-    key.domain = "";
-    const int status = module.config_explain(
-        key,
-        [&](const mtatls_explain_entry& entry) {
-            if (entry.name == nullptr || std::strcmp(entry.name, resolver_directive) != 0) return;
-            // The built-in default is shown as "(system resolver ...)": not
-            // a value, it means "no resolver set".
-            if (entry.scope != nullptr && std::strcmp(entry.scope, "default") == 0) return;
-            value = entry.value != nullptr ? entry.value : "";
-        },
-        [&](const mtatls_diagnostic& d) {
-            if (d.severity == MTATLS_SEVERITY_ERROR && d.message != nullptr)
-                problems.push_back(d.message);
-        });
-    if (status != MTATLS_STATUS_OK && status != MTATLS_STATUS_NOT_FOUND)
-        problems.push_back(std::string("cannot read the resolver setting: ") + status_text(status));
-    return value;
+    Explanation explained = explain(module, {}, {resolver_directive});
+    problems.insert(problems.end(), explained.errors.begin(), explained.errors.end());
+    if (explained.status != MTATLS_STATUS_OK && explained.status != MTATLS_STATUS_NOT_FOUND)
+        problems.push_back(std::string("cannot read the resolver setting: ") +
+                           status_text(explained.status));
+    for (ExplainedSetting& setting : explained.settings)
+        // The built-in default is shown as "(system resolver ...)": not a
+        // value, it means "no resolver set".
+        if (!setting.is_default()) return std::move(setting.value);
+    return {};
 }
 
 } // namespace mtatls::host

@@ -7,7 +7,7 @@
 // default), separated by spaces or commas: the form libunbound's
 // ub_ctx_set_fwd takes, so an IPv6 address needs no brackets.  The host
 // reads the directive like the log settings (log_settings.h): through
-// CONFIG_EXPLAIN on an empty policy key.
+// CONFIG_EXPLAIN on an empty policy key (explain.h).
 #pragma once
 
 #include "module_loader.h"

@@ -1,6 +1,8 @@
 // send_options.cpp - mtatls-send's command line.
 #include "send_options.h"
 
+#include "ascii_case.h"
+
 #include <algorithm>
 #include <charconv>
 
@@ -55,9 +57,7 @@ std::string dns_name_problem(const std::string& name) {
 // Lower case, one trailing dot removed: domains compare that way.
 std::string domain_key(std::string domain) {
     if (domain.size() > 1 && domain.back() == '.') domain.pop_back();
-    std::transform(domain.begin(), domain.end(), domain.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return domain;
+    return ascii_lower(domain);
 }
 
 std::string domain_of(const std::string& address) {

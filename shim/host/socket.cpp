@@ -1,4 +1,4 @@
-// socket.cpp - fd ownership, poll with deadlines, host:port parsing and a
+// socket.cpp - poll with deadlines, host:port parsing and a
 // non-blocking TCP connect.
 #include "socket.h"
 
@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -40,11 +39,6 @@ bool parse_port(std::string_view text, uint16_t& port) {
 }
 
 } // namespace
-
-void UniqueFd::reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
 
 WaitResult wait_fd(int fd, short events, const Deadline& deadline, std::string& error) {
     for (;;) {

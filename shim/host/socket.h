@@ -1,5 +1,5 @@
-// socket.h - the socket layer of a delivery attempt: an owning fd, waiting
-// for readiness under a deadline, "HOST[:PORT]" parsing and a TCP connect
+// socket.h - the socket layer of a delivery attempt: waiting for
+// readiness under a deadline, "HOST[:PORT]" parsing and a TCP connect
 // (IPv4 and IPv6) that never blocks longer than its deadline.
 //
 // Sockets are created non-blocking and close-on-exec: every wait goes
@@ -7,6 +7,7 @@
 #pragma once
 
 #include "deadline.h"
+#include "unique_fd.h"
 
 #include <cstdint>
 #include <optional>
@@ -15,33 +16,6 @@
 #include <vector>
 
 namespace mtatls::host {
-
-// Owns a file descriptor; closes it exactly once.
-class UniqueFd {
-  public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    ~UniqueFd() { reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(other.release());
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    [[nodiscard]] int get() const { return fd_; }
-    [[nodiscard]] bool valid() const { return fd_ >= 0; }
-    int release() {
-        const int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-    void reset(int fd = -1);
-
-  private:
-    int fd_ = -1;
-};
 
 enum class WaitResult { ready, timeout, error };
 

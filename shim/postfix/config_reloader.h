@@ -14,9 +14,9 @@
 #pragma once
 
 #include "daemon_log.h"
-#include "unique_fd.h"
 
 #include "module_loader.h"
+#include "unique_fd.h"
 
 #include <condition_variable>
 #include <mutex>
@@ -47,8 +47,8 @@ class ConfigReloader {
     const host::Module& module_;
     std::string path_;
     DaemonLog& log_;
-    UniqueFd notify_read_;
-    UniqueFd notify_write_;
+    host::UniqueFd notify_read_;
+    host::UniqueFd notify_write_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool wanted_ = false;

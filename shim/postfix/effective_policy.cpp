@@ -1,17 +1,8 @@
-// effective_policy.cpp - collecting CONFIG_EXPLAIN's entries.
+// effective_policy.cpp - the effective policy of a (binding, domain) and
+// lookups in it (see effective_policy.h).
 #include "effective_policy.h"
 
 namespace mtatls::postfix {
-
-std::string Setting::location() const {
-    if (file.empty()) return {};
-    std::string out = file;
-    if (line > 0) {
-        out += ':' + std::to_string(line);
-        if (column > 0) out += ':' + std::to_string(column);
-    }
-    return out;
-}
 
 void EffectivePolicy::set(Setting setting) {
     for (Setting& existing : settings_) {
@@ -36,35 +27,13 @@ std::string_view EffectivePolicy::value(std::string_view name, std::string_view 
 
 int read_effective_policy(const host::Module& module, const std::string& binding,
                           const std::string& domain, EffectivePolicy& policy, std::string& error) {
-    mtatls_policy_key key{};
-    key.struct_size = sizeof key;
-    key.binding_group = "";
-    key.binding = binding.c_str();
-    key.domain = domain.c_str();
-    std::string diagnostic;
-    policy.reserve(32); // every directive, without moving them around
-    const int status = module.config_explain(
-        key,
-        [&policy](const mtatls_explain_entry& entry) {
-            if (entry.name == nullptr) return;
-            Setting setting;
-            setting.name = entry.name;
-            setting.value = entry.value != nullptr ? entry.value : "";
-            setting.scope = entry.scope != nullptr ? entry.scope : "default";
-            setting.file = entry.file != nullptr ? entry.file : "";
-            setting.line = entry.line;
-            setting.column = entry.column;
-            policy.add(std::move(setting));
-        },
-        [&diagnostic](const mtatls_diagnostic& d) {
-            if (d.severity == MTATLS_SEVERITY_ERROR && d.message != nullptr && diagnostic.empty())
-                diagnostic = d.message;
-        });
-    if (status != MTATLS_STATUS_OK) {
-        error = std::string("CONFIG_EXPLAIN failed: ") + host::status_text(status);
-        if (!diagnostic.empty()) error += " (" + diagnostic + ")";
+    host::Explanation explained = host::explain(module, {"", binding, domain});
+    if (explained.status != MTATLS_STATUS_OK) {
+        error = std::string("CONFIG_EXPLAIN failed: ") + host::status_text(explained.status);
+        if (!explained.errors.empty()) error += " (" + explained.errors.front() + ")";
     }
-    return status;
+    policy.assign(std::move(explained.settings));
+    return explained.status;
 }
 
 } // namespace mtatls::postfix

@@ -1,40 +1,30 @@
 // effective_policy.h - the effective mtatls policy for one (binding,
-// domain), as the module reports it through CONFIG_EXPLAIN: every
-// directive with its value and where that value comes from.
+// domain), as the module reports it through CONFIG_EXPLAIN (read with
+// shim/host's explain.h): every directive with its value and where that
+// value comes from.
 //
 // This is the input of the Postfix mapping (policy_map.h).  It is a plain
 // value so that the mapping can be tested, and fuzzed, without a module.
 #pragma once
 
+#include "explain.h"
 #include "module_loader.h"
 
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace mtatls::postfix {
 
-struct Setting {
-    std::string name;  // directive, lower case
-    std::string value; // effective value as text
-    std::string scope; // "global", "binding \"b\" / domain \"d\"", or "default"
-    std::string file;  // empty for built-in defaults
-    uint32_t line = 0;
-    uint32_t column = 0;
-
-    [[nodiscard]] bool is_default() const { return scope == "default"; }
-    // "FILE:LINE:COL", "FILE:LINE", "FILE" or "" (a default).
-    [[nodiscard]] std::string location() const;
-};
+// A directive of the policy, with its value and where it was set.
+using Setting = host::ExplainedSetting;
 
 class EffectivePolicy {
   public:
     // Adds or replaces the setting of `setting.name`.
     void set(Setting setting);
-    // Adds a setting known to be new (CONFIG_EXPLAIN reports each once).
-    void add(Setting setting) { settings_.push_back(std::move(setting)); }
-    void reserve(std::size_t count) { settings_.reserve(count); }
+    // Takes the settings as CONFIG_EXPLAIN reports them (each once).
+    void assign(std::vector<Setting> settings) { settings_ = std::move(settings); }
     // A directive reported by the module, or nullptr.
     [[nodiscard]] const Setting* find(std::string_view name) const;
     // The value of `name`, or `fallback` when the module did not report it

@@ -114,7 +114,7 @@ std::optional<Listener> Listener::open(const ListenAddress& address, mode_t unix
                 return std::nullopt;
             }
             // A server still answering there is another daemon: leave it.
-            UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            host::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
             if (probe.valid() &&
                 ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0) {
                 error = address.path + " is in use by a running server";

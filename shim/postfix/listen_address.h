@@ -57,7 +57,7 @@ class Listener {
 
   private:
     Listener() = default;
-    UniqueFd fd_;
+    host::UniqueFd fd_;
     ListenAddress address_;
     dev_t device_ = 0; // of the socket file we created, to remove only ours
     ino_t inode_ = 0;

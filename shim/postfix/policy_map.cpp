@@ -5,11 +5,11 @@
 #include "postfix_ciphers.h"
 #include "postfix_protocols.h"
 
+#include "ascii_case.h"
 #include "text/log_safe.h"
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace mtatls::postfix {
 namespace {
@@ -63,15 +63,8 @@ bool is_known(std::string_view name) {
            name.starts_with("tls_log_");
 }
 
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 bool truthy(std::string_view value) {
-    const std::string word = lower(value);
+    const std::string word = host::ascii_lower(value);
     return word == "true" || word == "yes" || word == "on" || word == "1";
 }
 
@@ -254,7 +247,7 @@ void Mapper::map_protocols_and_ciphers() {
 
 void Mapper::check_client_certificate() {
     const Setting certificate = setting("tls_certificate");
-    if (certificate.is_default() || lower(certificate.value) == "none") return;
+    if (certificate.is_default() || host::ascii_lower(certificate.value) == "none") return;
     const Setting key = setting("tls_key");
     const std::string key_file =
         key.is_default() || key.value.starts_with("none") ? certificate.value : key.value;
@@ -291,6 +284,15 @@ void Mapper::check_other_directives() {
             log_noted = true;
             continue;
         }
+        if (s.name == "resolver") {
+            // Host-side DNS, global only: nothing a TLS policy carries or loses.
+            note("resolver", s.name,
+                 s.name + " = " + s.value +
+                     ": the DNS servers of mtatls-send's own MX lookups; Postfix resolves "
+                     "next-hops through the system resolver (/etc/resolv.conf), which this "
+                     "directive does not change");
+            continue;
+        }
         if (!is_known(s.name))
             warn("not-carried", s.name,
                  s.name + " = " + s.value +
@@ -301,8 +303,8 @@ void Mapper::check_other_directives() {
 
 PostfixPolicy Mapper::run() {
     const Setting tls_setting = setting("tls");
-    const std::string tls = lower(tls_setting.value);
-    const std::string verify = lower(value("tls_verify"));
+    const std::string tls = host::ascii_lower(tls_setting.value);
+    const std::string verify = host::ascii_lower(value("tls_verify"));
     if (tls_setting.is_default())
         warn("tls-default", "tls",
              "tls is not set for this destination: mtatls's default is no, so Postfix gets "

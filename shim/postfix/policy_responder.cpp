@@ -3,7 +3,7 @@
 
 #include "effective_policy.h"
 #include "finding_text.h"
-#include "next_hop.h"
+#include "policy_key.h"
 #include "policy_map.h"
 
 #include <chrono>
@@ -24,18 +24,18 @@ void PolicyResponder::report_once(const std::string& identity, const std::string
 }
 
 std::string PolicyResponder::respond(const Request& request) {
-    const ParsedKey key = parse_next_hop(request.key);
+    const ParsedKey key = parse_policy_key(request.key);
     switch (key.kind) {
-    case NextHopKind::parent_probe: return make_reply(ReplyStatus::notfound);
-    case NextHopKind::invalid:
+    case KeyKind::parent_probe: return make_reply(ReplyStatus::notfound);
+    case KeyKind::invalid:
         return make_reply(ReplyStatus::perm,
                           "invalid next-hop " + quote(request.key) + ": " + key.error);
-    case NextHopKind::next_hop: break;
+    case KeyKind::next_hop: break;
     }
     const std::string binding(request.name);
     EffectivePolicy effective;
     std::string error;
-    if (read_effective_policy(module_, binding, key.next_hop.domain, effective, error) !=
+    if (read_effective_policy(module_, binding, key.next_hop.name, effective, error) !=
         MTATLS_STATUS_OK) {
         report_once("explain\n" + error, "error: cannot resolve policies: " + error);
         return make_reply(ReplyStatus::temp, "mtatls-policyd: " + error);

@@ -4,7 +4,7 @@
 
 #include "effective_policy.h"
 #include "finding_text.h"
-#include "next_hop.h"
+#include "policy_key.h"
 #include "policy_map.h"
 
 #include <yaml-cpp/yaml.h>
@@ -133,17 +133,17 @@ ScanResult scan_configuration(const host::Module& module, const std::string& fil
         for (const std::string& key : keys) {
             std::string domain = other_domain;
             if (key != "*") {
-                const ParsedKey parsed = parse_next_hop(key);
-                if (parsed.kind != NextHopKind::next_hop) {
+                const ParsedKey parsed = parse_policy_key(key);
+                if (parsed.kind != KeyKind::next_hop) {
                     std::fprintf(err, "%s: warning: next-hop \"%s\" cannot be checked: %s\n",
                                  file.c_str(), key.c_str(),
-                                 parsed.kind == NextHopKind::parent_probe
+                                 parsed.kind == KeyKind::parent_probe
                                      ? "Postfix's parent-domain probes are answered NOTFOUND"
                                      : parsed.error.c_str());
                     ++result.warnings;
                     continue;
                 }
-                domain = parsed.next_hop.domain;
+                domain = parsed.next_hop.name;
             }
             EffectivePolicy effective;
             std::string error;
@@ -176,6 +176,24 @@ ScanResult scan_configuration(const host::Module& module, const std::string& fil
     }
     result.ok = true;
     return result;
+}
+
+bool check_configuration(const host::Module& module, const std::string& file,
+                         const ScanOptions& options, const char* program, std::FILE* out,
+                         std::FILE* err) {
+    const ScanResult result = scan_configuration(module, file, options, out, err);
+    if (!result.ok) {
+        std::fprintf(err, "%s: %s: %s\n", program, file.c_str(), result.error.c_str());
+        return false;
+    }
+    std::fprintf(out, "%s: Postfix mapping: %zu policies, %zu warning%s, %zu note%s%s\n",
+                 file.c_str(), result.policies, result.warnings, result.warnings == 1 ? "" : "s",
+                 result.notes, result.notes == 1 ? "" : "s",
+                 result.deferred > 0 ? (", " + std::to_string(result.deferred) +
+                                        " answered TEMP (Postfix defers that mail)")
+                                           .c_str()
+                                     : "");
+    return true;
 }
 
 } // namespace mtatls::postfix

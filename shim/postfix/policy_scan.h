@@ -42,4 +42,12 @@ struct ScanResult {
 ScanResult scan_configuration(const host::Module& module, const std::string& file,
                               const ScanOptions& options, std::FILE* out, std::FILE* err);
 
+// The whole check as both commands print it: the scan, then one summary
+// line on `out` ("FILE: Postfix mapping: 6 policies, 2 warnings, 1
+// note"), or "PROGRAM: FILE: ERROR" on `err` when the scan fails.
+// Returns whether it succeeded.
+bool check_configuration(const host::Module& module, const std::string& file,
+                         const ScanOptions& options, const char* program, std::FILE* out,
+                         std::FILE* err);
+
 } // namespace mtatls::postfix

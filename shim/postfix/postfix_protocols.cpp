@@ -1,19 +1,12 @@
 // postfix_protocols.cpp - tls_protocols to protocols= (see the header).
 #include "postfix_protocols.h"
 
-#include <algorithm>
+#include "ascii_case.h"
+
 #include <array>
-#include <cctype>
 
 namespace mtatls::postfix {
 namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 std::string_view trim(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
@@ -50,7 +43,7 @@ ProtocolMapping map_protocols(std::string_view tls_protocols, bool tls13_suites_
             add = token.front() == '+';
             token.remove_prefix(1);
         }
-        const std::string name = lower(token);
+        const std::string name = host::ascii_lower(token);
         uint8_t these = 0;
         if (name == "all")
             these = tls1_2 | tls1_3;

@@ -81,7 +81,7 @@ void SocketmapServer::accept_from(const Listener& listener) {
             return;
         }
         accept_error_logged_ = false;
-        Client client{UniqueFd(fd),
+        Client client{host::UniqueFd(fd),
                       peer_name(fd, listener.address()),
                       SocketmapSession(limits_.max_request, handler_),
                       {},

@@ -26,6 +26,7 @@
 #include "daemon_log.h"
 #include "listen_address.h"
 #include "socketmap_session.h"
+
 #include "unique_fd.h"
 
 #include <chrono>
@@ -66,7 +67,7 @@ class SocketmapServer {
   private:
     using Clock = std::chrono::steady_clock;
     struct Client {
-        UniqueFd fd;
+        host::UniqueFd fd;
         std::string peer; // for the log
         SocketmapSession session;
         std::string out;

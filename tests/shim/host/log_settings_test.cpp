@@ -3,18 +3,15 @@
 // macro names the host asks for (MACRO_LIST).
 #include "log_settings.h"
 
+#include "real_module.h"
+
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <string>
 #include <vector>
 
+using namespace mtatls;
 using namespace mtatls::host;
 
 TEST_CASE("apply_log_setting table") {
@@ -93,37 +90,10 @@ TEST_CASE("template_macro_names: every macro of the three templates once, no del
 
 namespace {
 
-// The module can be loaded once per process.
-const Module* real_module() {
-    static const std::unique_ptr<Module> module = [] {
-        const char* path = std::getenv("MTATLS_TEST_MODULE");
-        std::string error;
-        auto loaded = path != nullptr ? Module::load(path, error) : nullptr;
-        if (!loaded) MESSAGE("no module: ", error);
-        return loaded;
-    }();
-    return module.get();
-}
-
-std::string write_config(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("mtatls-host-tests-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    const std::string path = (dir / name).string();
-    std::ofstream(path) << text;
-    return path;
-}
-
 LogSettings load_and_read(const std::string& name, const std::string& text,
                           std::vector<std::string>& problems) {
-    const Module* module = real_module();
-    REQUIRE(module != nullptr);
-    std::string diagnostics;
-    const int status = module->config_load(write_config(name, text), [&](const auto& d) {
-        diagnostics += std::string(d.message) + "\n";
-    });
-    REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
-    return read_log_settings(*module, problems);
+    test::load_config(name, text);
+    return read_log_settings(*test::real_module(), problems);
 }
 
 } // namespace
@@ -163,7 +133,7 @@ TEST_CASE("read_log_settings: YAML") {
 }
 
 TEST_CASE("MACRO_LIST: stage 0 lists every stage's macros, the contract's names among them") {
-    const Module* module = real_module();
+    const Module* module = test::real_module();
     REQUIRE(module != nullptr);
     std::vector<std::string> all;
     REQUIRE(module->macro_list(0, all) == MTATLS_STATUS_OK);

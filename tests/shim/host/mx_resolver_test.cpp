@@ -7,6 +7,8 @@
 // server: tests/integration/mx_resolution_test.py.
 #include "mx_resolver.h"
 
+#include "loopback_socket.h"
+
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -464,15 +466,8 @@ TEST_CASE("an IP literal needs no DNS at all") {
 
 TEST_CASE("the resolver honours its deadline against a DNS server that never answers") {
     // A UDP socket nobody reads: queries arrive and are never answered.
-    const int silent = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    REQUIRE(silent >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    const uint16_t port = ntohs(address.sin_port);
+    const mtatls::test::BoundSocket silent = mtatls::test::bind_loopback(SOCK_DGRAM);
+    const uint16_t port = silent.port;
 
     std::string error;
     const auto resolver = Resolver::create({{"127.0.0.1", port}}, error);
@@ -502,7 +497,6 @@ TEST_CASE("the resolver honours its deadline against a DNS server that never ans
     CHECK(d.failure->reason ==
           "[internal] Name service error for name=d.example type=MX: no answer from the DNS "
           "server in time (will try again)");
-    ::close(silent);
 }
 
 TEST_CASE("a resolver that cannot be set up is a temporary failure") {

@@ -4,17 +4,14 @@
 // the system resolver, in either syntax).
 #include "resolver_settings.h"
 
+#include "real_module.h"
+
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <string>
 #include <vector>
 
+using namespace mtatls;
 using namespace mtatls::host;
 
 TEST_CASE("DNS server lists") {
@@ -56,38 +53,6 @@ TEST_CASE("DNS server lists") {
     CHECK(DnsServer{"::1", 5353}.text() == "::1@5353");
 }
 
-namespace {
-
-const Module* real_module() {
-    static const std::unique_ptr<Module> module = [] {
-        const char* path = std::getenv("MTATLS_TEST_MODULE");
-        std::string error;
-        auto loaded = path != nullptr ? Module::load(path, error) : nullptr;
-        if (!loaded) MESSAGE("no module: ", error);
-        return loaded;
-    }();
-    return module.get();
-}
-
-std::string read_from(const std::string& name, const std::string& text,
-                      std::vector<std::string>& problems) {
-    const Module* module = real_module();
-    REQUIRE(module != nullptr);
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("mtatls-resolver-tests-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    const std::string path = (dir / name).string();
-    std::ofstream(path) << text;
-    std::string diagnostics;
-    const int status = module->config_load(
-        path, [&](const auto& d) { diagnostics += std::string(d.message) + "\n"; });
-    std::filesystem::remove_all(dir);
-    REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
-    return read_resolver_setting(*module, problems);
-}
-
-} // namespace
-
 TEST_CASE("the resolver directive through CONFIG_EXPLAIN") {
     struct Case {
         const char* file;
@@ -101,8 +66,9 @@ TEST_CASE("the resolver directive through CONFIG_EXPLAIN") {
         {"set.conf", "resolver = \"::1\"\ntls = required\n", "::1"},
     };
     for (const Case& c : cases) {
+        test::load_config(c.file, c.text);
         std::vector<std::string> problems;
-        CHECK_MESSAGE(read_from(c.file, c.text, problems) == c.want, c.file);
+        CHECK_MESSAGE(read_resolver_setting(*test::real_module(), problems) == c.want, c.file);
         CHECK_MESSAGE(problems.empty(), c.file);
     }
 }

@@ -11,6 +11,8 @@
 #include "message.h"
 #include "session.h"
 
+#include "loopback_socket.h"
+
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -53,28 +55,19 @@ class ScriptServer {
   public:
     // Serves one connection per script, in order.
     explicit ScriptServer(std::vector<Script> scripts) : scripts_(std::move(scripts)) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(listener_ >= 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-        socklen_t length = sizeof address;
-        REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-        port_ = ntohs(address.sin_port);
-        REQUIRE(::listen(listener_, 4) == 0);
+        listener_ = mtatls::test::bind_loopback(SOCK_STREAM);
+        REQUIRE(::listen(listener_.fd.get(), 4) == 0);
         thread_ = std::thread([this] { serve(); });
     }
     ~ScriptServer() { join(); }
     ScriptServer(const ScriptServer&) = delete;
     ScriptServer& operator=(const ScriptServer&) = delete;
 
-    [[nodiscard]] uint16_t port() const { return port_; }
+    [[nodiscard]] uint16_t port() const { return listener_.port; }
     // Waits for the server to finish; afterwards its fds are closed.
     void join() {
         if (thread_.joinable()) thread_.join();
-        if (listener_ >= 0) ::close(listener_);
-        listener_ = -1;
+        listener_.fd.reset();
     }
     // Everything the client sent, one entry per line (the body as one).
     std::vector<std::string> received() {
@@ -108,7 +101,7 @@ class ScriptServer {
     }
     void serve() {
         for (const Script& script : scripts_) {
-            const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+            const int fd = ::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
             if (fd < 0) return;
             timeval limit{5, 0}; // never hang a test run
             ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
@@ -156,8 +149,7 @@ class ScriptServer {
     }
 
     std::vector<Script> scripts_;
-    int listener_ = -1;
-    uint16_t port_ = 0;
+    mtatls::test::BoundSocket listener_;
     std::thread thread_;
     std::mutex mutex_;
     std::vector<std::string> received_;
@@ -797,17 +789,10 @@ TEST_CASE("failures before the dialogue") {
     }
     SUBCASE("connection refused") {
         // A bound socket that does not listen: its port refuses connections.
-        const int closed = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(closed >= 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(closed, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-        socklen_t length = sizeof address;
-        REQUIRE(::getsockname(closed, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        const mtatls::test::BoundSocket closed = mtatls::test::bind_loopback(SOCK_STREAM);
         FakeModule m;
         const int fds_before = open_fds();
-        AttemptParams p = params_for(ntohs(address.sin_port));
+        AttemptParams p = params_for(closed.port);
         const AttemptResult r = run_attempt(hooks_for(m), p, to_wire(message));
         CHECK(r.outcome == Outcome::deferred);
         CHECK(r.dsn == "4.4.1");
@@ -815,7 +800,6 @@ TEST_CASE("failures before the dialogue") {
         CHECK(r.address == "127.0.0.1");
         CHECK(m.setups == 0);
         CHECK(open_fds() == fds_before);
-        ::close(closed);
     }
 }
 
@@ -987,17 +971,13 @@ TEST_CASE("every attempt records the stage it ended in (what failover decides on
 }
 
 TEST_CASE("resolved addresses are tried in order; the first that accepts is used") {
-    // A bound socket that does not listen: its address refuses.
-    const int closed = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(closed >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1); // 127.0.0.2
     FakeModule m;
     m.want_tls = false;
     ScriptServer server({{banner, ehlo_plain, mail, rcpt, data, body, quit}});
-    address.sin_port = htons(server.port());
-    REQUIRE(::bind(closed, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    // A bound socket that does not listen: its address (127.0.0.2, the
+    // server's port) refuses.
+    const mtatls::test::BoundSocket closed =
+        mtatls::test::bind_loopback(SOCK_STREAM, INADDR_LOOPBACK + 1, server.port());
     AttemptParams p = params_for(server.port());
     p.host = "mx.example.test"; // not resolved: only named in messages
     p.addresses = {"127.0.0.2", "127.0.0.1"};
@@ -1020,7 +1000,6 @@ TEST_CASE("resolved addresses are tried in order; the first that accepts is used
         CHECK(none.reason == "[internal] connect to mx.example.test[127.0.0.2]:" +
                                  std::to_string(server.port()) + ": Connection refused");
     }
-    ::close(closed);
 }
 
 TEST_CASE("the delivery deadline ends an attempt before its own limit") {

@@ -211,8 +211,16 @@ TEST_CASE("the mapping table") {
           {"crypto_lock_method", "EC_SSL_MUTEX"}},
          "encrypt " + common,
          {}},
-        {"a directive the mapping does not know",
+        {"the host's DNS servers: a note, nothing Postfix's policy carries",
          {{"tls", "required"}, {"resolver", "127.0.0.1@53"}},
+         "encrypt " + common,
+         {"resolver"}},
+        {"the host's DNS servers at level none",
+         {{"tls", "no"}, {"resolver", "::1"}},
+         "none",
+         {"resolver"}},
+        {"a directive the mapping does not know (a later module's)",
+         {{"tls", "required"}, {"tls_dane", "on"}},
          "encrypt " + common,
          {"not-carried"}},
         {"an unknown tls value", {{"tls", "dane"}}, "TEMP", {"unknown-value"}},
@@ -258,6 +266,31 @@ TEST_CASE("findings name the directive and where it was set") {
     const PostfixPolicy again =
         map_policy(policy({{"tls", "required"}, {"tls_verify", "ca"}}, "binding \"b\""));
     CHECK(finding_identity(again.findings[0]) == finding_identity(mapped.findings[0]));
+}
+
+TEST_CASE("host-side directives are notes: they change nothing Postfix does") {
+    struct Row {
+        const char* name;
+        const char* value;
+        const char* text; // how check --postfix prints the finding
+    };
+    const Row rows[] = {
+        {"resolver", "127.0.0.1@53",
+         "/etc/mtatls/t.yaml:2:3: note: [global] postfix: resolver = 127.0.0.1@53: the DNS "
+         "servers of mtatls-send's own MX lookups; "},
+        {"tls_log_format", "json",
+         "/etc/mtatls/t.yaml:2:3: note: [global] postfix: tls_log_format: the tls_log_* "
+         "directives shape mtatls-send's log lines; "},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.name);
+        const PostfixPolicy mapped =
+            map_policy(policy({{"tls", "required"}, {row.name, row.value}}, "global"));
+        REQUIRE(mapped.findings.size() == 1);
+        CHECK(mapped.findings[0].severity == Severity::note);
+        CHECK_MESSAGE(finding_text(mapped.findings[0]).starts_with(row.text),
+                      finding_text(mapped.findings[0]));
+    }
 }
 
 TEST_CASE("client certificate advice names the files") {

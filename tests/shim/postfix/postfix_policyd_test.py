@@ -202,9 +202,17 @@ class World:
         return ("--- A maillog ---\n%s\n--- mtatls-policyd ---\n%s" % (
             "\n".join(self.a.maillog().splitlines()[-40:]), self.policyd_log()[-4000:]))
 
-    def delivered_to(self, receiver, domain):
+    def delivered_to(self, receiver, domain, timeout=0.0):
+        """RECEIVER's messages for rcpt@DOMAIN; with `timeout`, waits that long
+        (times SLOW) for one: a receiver accepts a message (A logs status=sent)
+        before its own local delivery writes the Maildir file."""
         inst = self.rt if receiver == "RT" else self.rp
-        return [m for m in inst.messages() if ("rcpt@%s" % domain).encode() in m]
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            found = [m for m in inst.messages() if ("rcpt@%s" % domain).encode() in m]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
 
 
 def free_port_on(*addresses):
@@ -254,7 +262,7 @@ def case_deliveries(world):
     expect(re.search(r"Verified TLS connection established to mx\.verify\.example\[%s\]:%d: TLSv1\.3"
                      % (re.escape(RT_ADDRESS), world.rt.port), world.a.maillog()),
            "no 'Verified TLS connection established to mx.verify.example'", world.describe())
-    expect(world.delivered_to("RT", "verify.example"), "verify.example not in RT's Maildir")
+    expect(world.delivered_to("RT", "verify.example", timeout=10), "verify.example not in RT's Maildir")
     results.append("verify: Verified TLS")
 
     # wrongname.example: the certificate does not name mx.wrongname.example.
@@ -268,7 +276,7 @@ def case_deliveries(world):
     expect(line, "may.example was not sent", world.describe())
     expect(not re.search(r"TLS connection established to mx\.may\.example", world.a.maillog()),
            "a TLS session to mx.may.example", world.describe())
-    data = world.delivered_to("RP", "may.example")
+    data = world.delivered_to("RP", "may.example", timeout=10)
     expect(data and b"with ESMTP " in data[0], "may.example not in RP's Maildir over ESMTP")
     results.append("may: sent in plaintext")
 
@@ -285,7 +293,7 @@ def case_deliveries(world):
     expect(line, "none.example was not sent", world.describe())
     expect(not re.search(r"TLS connection established to mx\.none\.example", world.a.maillog()),
            "a TLS session to mx.none.example", world.describe())
-    data = world.delivered_to("RT", "none.example")
+    data = world.delivered_to("RT", "none.example", timeout=10)
     expect(data and b"with ESMTP " in data[0] and b"using TLS" not in data[0],
            "none.example not in RT's Maildir in plaintext", data[0].decode(errors="replace")[:600]
            if data else "")
@@ -319,7 +327,7 @@ def case_reload_then_flush(world):
                    capture_output=True, timeout=60)
     line = world.status_line("encrypt.example", "sent", timeout=60)
     expect(line, "encrypt.example was not sent after the reload", world.describe())
-    expect(world.delivered_to("RP", "encrypt.example"), "encrypt.example not in RP's Maildir")
+    expect(world.delivered_to("RP", "encrypt.example", timeout=10), "encrypt.example not in RP's Maildir")
     # wrongname.example stays deferred: its policy did not change.
     expect(not world.delivered_to("RT", "wrongname.example"), "wrongname.example was delivered")
     return "after SIGHUP + postfix reload + flush: encrypt.example sent, wrongname still deferred"

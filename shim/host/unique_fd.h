@@ -1,12 +1,12 @@
-// unique_fd.h - an owning file descriptor for the policy daemon's sockets,
-// signalfd and pipes: closed exactly once, movable, not copyable.
-// (shim/host has its own for the delivery engine; the daemon does not
-// link the engine.)
+// unique_fd.h - an owning file descriptor: closed exactly once, movable,
+// not copyable.  One class for every descriptor the host side holds: the
+// delivery engine's sockets (socket.h) and the policy daemon's listeners,
+// clients, signalfd and pipes (shim/postfix).
 #pragma once
 
 #include <unistd.h>
 
-namespace mtatls::postfix {
+namespace mtatls::host {
 
 class UniqueFd {
   public:
@@ -37,4 +37,4 @@ class UniqueFd {
     int fd_ = -1;
 };
 
-} // namespace mtatls::postfix
+} // namespace mtatls::host
