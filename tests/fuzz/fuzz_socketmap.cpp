@@ -17,12 +17,12 @@
 //   what Postfix's policy parser takes: a level, then name=value
 //   attributes it knows, valid at that level, with values free of the
 //   blanks and commas that would split them;
-// - parse_next_hop's domain of a next-hop is a valid lower-case name or
+// - parse_policy_key's domain of a next-hop is a valid lower-case name or
 //   an IP literal.
 #include "fuzz_check.h"
 
 #include "netstring.h"
-#include "next_hop.h"
+#include "policy_key.h"
 #include "policy_map.h"
 #include "socketmap_protocol.h"
 #include "socketmap_session.h"
@@ -87,16 +87,16 @@ struct FuzzHandler : RequestHandler {
     std::size_t answered = 0;
     std::string answer(const Request& request) override {
         ++answered;
-        const ParsedKey key = parse_next_hop(request.key);
-        if (key.kind == NextHopKind::parent_probe) {
+        const ParsedKey key = parse_policy_key(request.key);
+        if (key.kind == KeyKind::parent_probe) {
             check(request.key.front() == '.', "a parent probe that does not start with '.'");
             return make_reply(ReplyStatus::notfound);
         }
-        if (key.kind == NextHopKind::invalid) {
+        if (key.kind == KeyKind::invalid) {
             check(!key.error.empty(), "an invalid key without a reason");
             return make_reply(ReplyStatus::perm, "invalid next-hop: " + key.error);
         }
-        const std::string& domain = key.next_hop.domain;
+        const std::string& domain = key.next_hop.name;
         check(!domain.empty() && domain.size() <= 253, "next-hop domain empty or too long", domain);
         for (const char c : domain)
             check(!(c >= 'A' && c <= 'Z') && c != ' ' && c != '[' && c != ']',
