@@ -2,8 +2,7 @@
 // way a non-blocking host drives them: one thread, a socket pair, the
 // module's handshake stepped through WANT_READ/WANT_WRITE while a real
 // OpenSSL server on the other end is stepped in turn.
-#include "../support/test_paths.h"
-#include "module_loader.h"
+#include "../support/module_harness.h"
 #include "tls/openssl_ptr.h"
 
 #include <doctest/doctest.h>
@@ -19,49 +18,12 @@
 
 using mtatls::host::Module;
 using namespace mtatls::tls;
+using mtatls::test::Hooks;
 
 namespace {
 
-struct Hooks {
-    mtatls_conn_setup_fn setup;
-    mtatls_ehlo_fn ehlo;
-    mtatls_starttls_begin_fn begin;
-    mtatls_starttls_step_fn step;
-    mtatls_starttls_finish_fn finish;
-    mtatls_tls_read_fn read;
-    mtatls_tls_write_fn write;
-    mtatls_tls_shutdown_fn shutdown;
-    mtatls_macro_lookup_fn macro;
-    mtatls_conn_end_fn end;
-    void* closure;
-
-    explicit Hooks(const Module& module) {
-        setup = module.hook<mtatls_conn_setup_fn>(MTATLS_HOOK_CONN_SETUP).first;
-        ehlo = module.hook<mtatls_ehlo_fn>(MTATLS_HOOK_EHLO).first;
-        begin = module.hook<mtatls_starttls_begin_fn>(MTATLS_HOOK_STARTTLS_BEGIN).first;
-        step = module.hook<mtatls_starttls_step_fn>(MTATLS_HOOK_STARTTLS_STEP).first;
-        finish = module.hook<mtatls_starttls_finish_fn>(MTATLS_HOOK_STARTTLS_FINISH).first;
-        read = module.hook<mtatls_tls_read_fn>(MTATLS_HOOK_TLS_READ).first;
-        write = module.hook<mtatls_tls_write_fn>(MTATLS_HOOK_TLS_WRITE).first;
-        shutdown = module.hook<mtatls_tls_shutdown_fn>(MTATLS_HOOK_TLS_SHUTDOWN).first;
-        macro = module.hook<mtatls_macro_lookup_fn>(MTATLS_HOOK_MACRO_LOOKUP).first;
-        end = module.hook<mtatls_conn_end_fn>(MTATLS_HOOK_CONN_END).first;
-        closure = module.hook<mtatls_conn_setup_fn>(MTATLS_HOOK_CONN_SETUP).second;
-    }
-};
-
 std::unique_ptr<Module> load_with(const std::string& yaml) {
-    std::string error;
-    auto module =
-        Module::load(mtatls::test::env_or("MTATLS_TEST_MODULE", "module/mtatls.so"), error);
-    REQUIRE_MESSAGE(module, error);
-    const std::string path = "/tmp/mtatls_abi_entry_test." + std::to_string(getpid()) + ".yaml";
-    mtatls::test::write_file(path, mtatls::test::with_pki(yaml));
-    std::string diagnostics;
-    const int status = module->config_load(
-        path, [&](const mtatls_diagnostic& d) { diagnostics += std::string(d.message) + "\n"; });
-    REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
-    return module;
+    return mtatls::test::load_module_with(yaml);
 }
 
 // A real OpenSSL server on one end of the pair, stepped without blocking.

@@ -19,8 +19,7 @@
 // SSL_SESS_CACHE_OFF, no SSL_set_session), and these cases hold it to that.
 // If resumption is ever added, only "the same host and port again" may
 // change; every other row must stay a full handshake.
-#include "../../support/test_paths.h"
-#include "module_loader.h"
+#include "../../support/module_harness.h"
 #include "tls/openssl_ptr.h"
 
 #include <doctest/doctest.h>
@@ -36,36 +35,9 @@
 
 using mtatls::host::Module;
 using namespace mtatls::tls;
+using mtatls::test::Hooks;
 
 namespace {
-
-struct Hooks {
-    mtatls_conn_setup_fn setup;
-    mtatls_ehlo_fn ehlo;
-    mtatls_starttls_begin_fn begin;
-    mtatls_starttls_step_fn step;
-    mtatls_starttls_finish_fn finish;
-    mtatls_tls_read_fn read;
-    mtatls_tls_write_fn write;
-    mtatls_tls_shutdown_fn shutdown;
-    mtatls_macro_lookup_fn macro;
-    mtatls_conn_end_fn end;
-    void* closure;
-
-    explicit Hooks(const Module& module) {
-        setup = module.hook<mtatls_conn_setup_fn>(MTATLS_HOOK_CONN_SETUP).first;
-        ehlo = module.hook<mtatls_ehlo_fn>(MTATLS_HOOK_EHLO).first;
-        begin = module.hook<mtatls_starttls_begin_fn>(MTATLS_HOOK_STARTTLS_BEGIN).first;
-        step = module.hook<mtatls_starttls_step_fn>(MTATLS_HOOK_STARTTLS_STEP).first;
-        finish = module.hook<mtatls_starttls_finish_fn>(MTATLS_HOOK_STARTTLS_FINISH).first;
-        read = module.hook<mtatls_tls_read_fn>(MTATLS_HOOK_TLS_READ).first;
-        write = module.hook<mtatls_tls_write_fn>(MTATLS_HOOK_TLS_WRITE).first;
-        shutdown = module.hook<mtatls_tls_shutdown_fn>(MTATLS_HOOK_TLS_SHUTDOWN).first;
-        macro = module.hook<mtatls_macro_lookup_fn>(MTATLS_HOOK_MACRO_LOOKUP).first;
-        end = module.hook<mtatls_conn_end_fn>(MTATLS_HOOK_CONN_END).first;
-        closure = module.hook<mtatls_conn_setup_fn>(MTATLS_HOOK_CONN_SETUP).second;
-    }
-};
 
 // Global policy: required + host.  lax.test: the same TLS settings (so the
 // same SSL_CTX) but tls_verify = optional, which delivers unverified.
@@ -77,20 +49,7 @@ domain:
     tls_verify: optional
 )";
 
-std::unique_ptr<Module> load_policies() {
-    std::string error;
-    auto module =
-        Module::load(mtatls::test::env_or("MTATLS_TEST_MODULE", "module/mtatls.so"), error);
-    REQUIRE_MESSAGE(module, error);
-    const std::string path = "/tmp/mtatls_resumption_test." + std::to_string(getpid()) + ".yaml";
-    mtatls::test::write_file(path, mtatls::test::with_pki(policies));
-    std::string diagnostics;
-    const int status = module->config_load(
-        path, [&](const mtatls_diagnostic& d) { diagnostics += std::string(d.message) + "\n"; });
-    unlink(path.c_str());
-    REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
-    return module;
-}
+std::unique_ptr<Module> load_policies() { return mtatls::test::load_module_with(policies); }
 
 struct Pair {
     int client = -1;

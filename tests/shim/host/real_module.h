@@ -4,15 +4,11 @@
 // and configurations written to a temporary file and loaded into it.
 #pragma once
 
-#include "module_loader.h"
+#include "../../support/module_harness.h"
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -38,18 +34,7 @@ inline const host::Module* real_module() {
 inline std::string load_config(const std::string& name, const std::string& text) {
     const host::Module* module = real_module();
     REQUIRE(module != nullptr);
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("mtatls-host-tests-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    const std::string path = (dir / name).string();
-    std::ofstream(path) << text;
-    std::string diagnostics;
-    const int status = module->config_load(path, [&](const mtatls_diagnostic& d) {
-        diagnostics += std::string(d.message != nullptr ? d.message : "") + "\n";
-    });
-    std::filesystem::remove_all(dir);
-    REQUIRE_MESSAGE(status == MTATLS_STATUS_OK, diagnostics);
-    return path;
+    return load_config_text(*module, name, text);
 }
 
 } // namespace mtatls::test
