@@ -46,6 +46,7 @@
 #include "module_loader.h"
 #include "session.h"
 #include "smtp/reply.h"
+#include "tls/openssl_ptr.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -83,15 +84,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <auto Free> struct Deleter {
-    template <typename T> void operator()(T* object) const noexcept { Free(object); }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
+using tls::BioPtr;
+using tls::EvpPkeyPtr;
+using tls::SslCtxPtr;
+using tls::SslPtr;
+using tls::X509Ptr;
+using ExtensionPtr = std::unique_ptr<X509_EXTENSION, tls::OpenSslDeleter<X509_EXTENSION_free>>;
 
 constexpr std::string_view separator = "@@\n";
 // Bounds the 20 ms waits a chunk can cost, so no input runs for long.
